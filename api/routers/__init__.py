@@ -1,0 +1,1 @@
+"""One router per concern; each only translates HTTP to calls into geogrid."""

@@ -1,0 +1,7 @@
+"""HTML pages (the landing map)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["pages"])

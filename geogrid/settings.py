@@ -1,0 +1,60 @@
+"""Runtime settings, read from ``GEOGRID_*`` environment variables.
+
+There is no module-level instance: callers take :func:`get_settings` (cached) or build a
+:class:`Settings` themselves, so tests can run with their own values without mutating globals.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = ["PROJECT_ROOT", "Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Settings for the library, the CLI and the API."""
+
+    model_config = SettingsConfigDict(env_prefix="GEOGRID_", extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid",
+        description="SQLAlchemy URL of a PostGIS database (psycopg 3 driver).",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    district_adcode: str = Field(default="610503", description="District served by default.")
+    demo_seed: int = 610503
+    assets_dir: Path = Field(
+        default=PROJECT_ROOT / "node_modules",
+        description="npm packages installed at set-up time and served under /static/vendor.",
+    )
+    boundaries_dir: Path = PROJECT_ROOT / "data" / "boundaries"
+    geometry_tolerance_m: float = Field(default=0.5, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg3_driver(cls, url: str) -> str:
+        """Accept plain ``postgresql://`` URLs, as libpq users write them, and use psycopg 3."""
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @field_validator("district_adcode")
+    @classmethod
+    def _six_digits(cls, adcode: str) -> str:
+        if len(adcode) != 6 or not adcode.isdigit():
+            raise ValueError(f"district_adcode must be a 6-digit GB/T 2260 code, got {adcode!r}")
+        return adcode
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""PostGIS storage: SQLAlchemy models, the engine factory, repositories and migrations."""

@@ -1,0 +1,448 @@
+"""SQLAlchemy 2 models of the geogrid schema (PostGIS, SRID 4326).
+
+The schema is owned by Alembic (``geogrid/storage/migrations``); a test checks that
+autogenerate finds no difference between these models and the migrations.
+
+Design notes
+------------
+* Grids are versioned the way MapIt versions areas: the identity (``grids``: stable code, level,
+  kind, parent) never changes, and every change of boundary or attributes is a new row of
+  ``grid_versions`` valid over ``[valid_from, valid_to)``. The current version has
+  ``valid_to IS NULL``; "the boundaries as they stood on a day" is a range filter.
+* Codes are never reused: a retired grid keeps its row and its code (``retired_at``).
+* Every table that belongs to a district carries ``district_adcode`` so one installation can
+  serve a city or a province.
+* Enumerations are ``CHECK`` constraints on text columns, easier to extend in a migration than
+  PostgreSQL enum types.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "ADMIN_LEVELS",
+    "DEDICATED_TYPES",
+    "ESTATE_TYPES",
+    "HANDLING_LEVELS",
+    "ISSUE_SOURCES",
+    "ISSUE_STATUSES",
+    "RATINGS",
+    "STAFF_ROLES",
+    "Address",
+    "AdminArea",
+    "Base",
+    "Department",
+    "Grid",
+    "GridAssignment",
+    "GridVersion",
+    "Issue",
+    "IssueCategory",
+    "IssueEvent",
+    "IssueGrid",
+    "IssueReporter",
+    "PartyOrganisation",
+    "Staff",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ADMIN_LEVELS = ("district", "street", "town", "community", "village")
+"""区/县, 街道, 镇, 社区, 村."""
+
+GRID_KINDS = ("general", "dedicated")
+DEDICATED_TYPES = (
+    "school",
+    "hospital",
+    "market",
+    "enterprise",
+    "park",
+    "government",
+    "scenic_area",
+    "construction_site",
+    "other",
+)
+ESTATE_TYPES = ("managed", "work_unit", "three_no", "self_built")
+"""物业商住, 机关单位, 三无, 居民自建 (Mianyang Fucheng's four estate classes)."""
+
+STAFF_ROLES = ("grid_chief", "grid_worker", "dedicated_worker", "auxiliary")
+"""网格长, 网格员, 专属网格员, 辅助网格员."""
+
+POSTS = ("A", "B")
+AVAILABILITY = ("on_duty", "away")
+PARTY_ORG_KINDS = ("branch", "group")
+HANDLING_LEVELS = ("grid", "community", "street", "department", "district")
+
+ISSUE_STATUSES = (
+    "reported",
+    "accepted",
+    "rejected",
+    "duplicate",
+    "discussing",
+    "decided",
+    "in_progress",
+    "resolved",
+    "verified",
+    "evaluated",
+    "closed",
+)
+"""The five-step workflow (五事) as states; see ``geogrid.issues`` for the transitions."""
+
+ISSUE_SOURCES = ("resident", "grid_round", "hotline", "mini_program", "open311", "import")
+RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+def _tstz() -> DateTime:
+    return DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class AdminArea(Base):
+    """A division of the statistical code tree: district (6 digits), street/town (9), community/
+    village (12). Community/village geometry equals its level-1 grid at creation."""
+
+    __tablename__ = "admin_areas"
+    __table_args__ = (
+        CheckConstraint(_in("level", ADMIN_LEVELS), name="level"),
+        CheckConstraint("code ~ '^[0-9]{6}([0-9]{3}([0-9]{3})?)?$'", name="code_digits"),
+        Index("ix_admin_areas_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("admin_areas.id"), index=True)
+    district_adcode: Mapped[str] = mapped_column(String(6), index=True)
+    geom: Mapped[WKBElement] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)
+    )
+    source: Mapped[str] = mapped_column(Text, server_default="generated")
+    seat: Mapped[WKBElement | None] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class Grid(Base):
+    """The identity of a grid: its code never changes and is never reused."""
+
+    __tablename__ = "grids"
+    __table_args__ = (
+        CheckConstraint("level IN (1, 2, 3)", name="level"),
+        CheckConstraint(_in("kind", GRID_KINDS), name="kind"),
+        CheckConstraint(
+            "(kind = 'dedicated') = (dedicated_type IS NOT NULL)", name="dedicated_type_iff"
+        ),
+        CheckConstraint(
+            f"dedicated_type IS NULL OR {_in('dedicated_type', DEDICATED_TYPES)}",
+            name="dedicated_type",
+        ),
+        CheckConstraint("code ~ '^[0-9]{12}([0-9]{3}){0,2}$'", name="code_digits"),
+        CheckConstraint("(level = 1) = (parent_id IS NULL)", name="parent_iff_not_level1"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(18), unique=True)
+    district_adcode: Mapped[str] = mapped_column(String(6), index=True)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(String(16), server_default="general")
+    dedicated_type: Mapped[str | None] = mapped_column(String(32))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    admin_area_id: Mapped[int | None] = mapped_column(ForeignKey("admin_areas.id"), index=True)
+    current_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(_tstz())
+
+    versions: Mapped[list[GridVersion]] = relationship(
+        back_populates="grid", order_by="GridVersion.version"
+    )
+
+
+class GridVersion(Base):
+    """One version of a grid's boundary and attributes, valid over ``[valid_from, valid_to)``."""
+
+    __tablename__ = "grid_versions"
+    __table_args__ = (
+        UniqueConstraint("grid_id", "version"),
+        CheckConstraint(
+            f"estate_type IS NULL OR {_in('estate_type', ESTATE_TYPES)}", name="estate_type"
+        ),
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="validity_order"),
+        CheckConstraint("households IS NULL OR households >= 0", name="households_nonneg"),
+        CheckConstraint("population IS NULL OR population >= 0", name="population_nonneg"),
+        Index(
+            "uq_grid_versions_current",
+            "grid_id",
+            unique=True,
+            postgresql_where=text("valid_to IS NULL"),
+        ),
+        Index("ix_grid_versions_geom", "geom", postgresql_using="gist"),
+        Index("ix_grid_versions_validity", "valid_from", "valid_to"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    estate_type: Mapped[str | None] = mapped_column(String(16))
+    households: Mapped[int | None] = mapped_column(Integer)
+    population: Mapped[int | None] = mapped_column(Integer)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    geom: Mapped[WKBElement] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)
+    )
+    area_m2: Mapped[float] = mapped_column(Double)
+    valid_from: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(_tstz())
+    changed_by: Mapped[str] = mapped_column(Text, server_default="system")
+    change_reason: Mapped[str | None] = mapped_column(Text)
+
+    grid: Mapped[Grid] = relationship(back_populates="versions")
+
+
+class Staff(Base):
+    """A person on the grid team. ``phone`` is the public work phone shown on the signboard."""
+
+    __tablename__ = "staff"
+    __table_args__ = (
+        CheckConstraint(_in("role", STAFF_ROLES), name="role"),
+        CheckConstraint(_in("availability", AVAILABILITY), name="availability"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    district_adcode: Mapped[str] = mapped_column(String(6), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    availability: Mapped[str] = mapped_column(String(16), server_default="on_duty")
+    away_until: Mapped[datetime | None] = mapped_column(_tstz())
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class GridAssignment(Base):
+    """Staff on a grid: post A (primary) or B (backup, covers when A is away) or a plain member
+    (``post`` NULL, e.g. a grid chief or an auxiliary). Ended assignments keep their row."""
+
+    __tablename__ = "grid_assignments"
+    __table_args__ = (
+        CheckConstraint(f"post IS NULL OR {_in('post', POSTS)}", name="post"),
+        Index(
+            "uq_grid_assignments_current_post",
+            "grid_id",
+            "post",
+            unique=True,
+            postgresql_where=text("valid_to IS NULL AND post IS NOT NULL"),
+        ),
+        Index(
+            "uq_grid_assignments_current_staff",
+            "grid_id",
+            "staff_id",
+            unique=True,
+            postgresql_where=text("valid_to IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    post: Mapped[str | None] = mapped_column(String(1))
+    valid_from: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(_tstz())
+
+
+class PartyOrganisation(Base):
+    """网格党支部 (branch, on a level-1 grid) or 党小组 (group, on a level-2 grid)."""
+
+    __tablename__ = "party_organisations"
+    __table_args__ = (CheckConstraint(_in("kind", PARTY_ORG_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    secretary: Mapped[str | None] = mapped_column(Text)
+
+
+class Department(Base):
+    """A government department that issues can be dispatched to (社区吹哨、部门报到)."""
+
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("district_adcode", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    district_adcode: Mapped[str] = mapped_column(String(6), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class IssueCategory(Base):
+    """Two-level taxonomy: a class (parent NULL) and its subclasses."""
+
+    __tablename__ = "issue_categories"
+    __table_args__ = (
+        CheckConstraint(_in("default_level", HANDLING_LEVELS), name="default_level"),
+        CheckConstraint("deadline_hours > 0", name="deadline_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("issue_categories.id"), index=True)
+    default_level: Mapped[str] = mapped_column(String(16), server_default="grid")
+    deadline_hours: Mapped[int] = mapped_column(Integer, server_default="72")
+    deadline_working_time: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    description: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class Issue(Base):
+    """A problem reported on the map. Public fields only: the reporter's contact lives in
+    :class:`IssueReporter`, so ordinary reads never carry it."""
+
+    __tablename__ = "issues"
+    __table_args__ = (
+        CheckConstraint(_in("status", ISSUE_STATUSES), name="status"),
+        CheckConstraint(_in("source", ISSUE_SOURCES), name="source"),
+        CheckConstraint(_in("handling_level", HANDLING_LEVELS), name="handling_level"),
+        CheckConstraint(f"rating IS NULL OR {_in('rating', RATINGS)}", name="rating"),
+        Index("ix_issues_geom", "geom", postgresql_using="gist"),
+        Index("ix_issues_reported_at", "reported_at"),
+        Index("ix_issues_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district_adcode: Mapped[str] = mapped_column(String(6), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("issue_categories.id"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    address_text: Mapped[str | None] = mapped_column(Text)
+    address_id: Mapped[int | None] = mapped_column(ForeignKey("addresses.id"))
+    source: Mapped[str] = mapped_column(String(16), server_default="resident")
+    status: Mapped[str] = mapped_column(String(16), server_default="reported")
+    handling_level: Mapped[str] = mapped_column(String(16), server_default="grid")
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    grid_version: Mapped[int | None] = mapped_column(Integer)
+    routing_note: Mapped[str | None] = mapped_column(Text)
+    assignee_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id"))
+    decision: Mapped[str | None] = mapped_column(Text)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    rating: Mapped[str | None] = mapped_column(String(24))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    reported_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    accepted_at: Mapped[datetime | None] = mapped_column(_tstz())
+    deadline_at: Mapped[datetime | None] = mapped_column(_tstz())
+    resolved_at: Mapped[datetime | None] = mapped_column(_tstz())
+    closed_at: Mapped[datetime | None] = mapped_column(_tstz())
+    updated_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    row_version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+
+class IssueGrid(Base):
+    """Every grid an issue falls in (its general chain and its dedicated grids), with the
+    version of the grid in force when it was tagged."""
+
+    __tablename__ = "issue_grids"
+
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), primary_key=True, index=True)
+    grid_version: Mapped[int] = mapped_column(Integer)
+
+
+class IssueReporter(Base):
+    """Who reported an issue. Private: masked for everyone who does not need it."""
+
+    __tablename__ = "issue_reporters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class IssueEvent(Base):
+    """The workflow log: every transition, escalation, dispatch and re-tag of an issue."""
+
+    __tablename__ = "issue_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class Address(Base):
+    """A standard address (标准地址): the registry the locate service matches text against."""
+
+    __tablename__ = "addresses"
+    __table_args__ = (
+        UniqueConstraint("district_adcode", "full_text"),
+        Index("ix_addresses_geom", "geom", postgresql_using="gist"),
+        Index("ix_addresses_normalized", "normalized"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    district_adcode: Mapped[str] = mapped_column(String(6), index=True)
+    full_text: Mapped[str] = mapped_column(Text)
+    normalized: Mapped[str] = mapped_column(Text)
+    town: Mapped[str | None] = mapped_column(Text)
+    community: Mapped[str | None] = mapped_column(Text)
+    road: Mapped[str | None] = mapped_column(Text)
+    road_number: Mapped[str | None] = mapped_column(String(16))
+    estate: Mapped[str | None] = mapped_column(Text)
+    building: Mapped[str | None] = mapped_column(String(16))
+    unit: Mapped[str | None] = mapped_column(String(16))
+    admin_area_id: Mapped[int | None] = mapped_column(ForeignKey("admin_areas.id"), index=True)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    source: Mapped[str] = mapped_column(Text, server_default="import")
