@@ -7,9 +7,11 @@ package migrates the database named by the settings, wherever it runs from.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from geoalchemy2 import alembic_helpers
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -17,7 +19,16 @@ from geogrid.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "upgrade"]
+__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "include_object", "upgrade"]
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """What autogenerate compares: our tables, not PostGIS' own (spatial_ref_sys, topology)."""
+    if type_ == "table" and reflected and compare_to is None:
+        return False
+    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
 
 
 def alembic_config(settings: Settings) -> Config:

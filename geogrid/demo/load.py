@@ -1,0 +1,483 @@
+"""``geogrid demo load``: write the generated Huazhou district into PostGIS.
+
+One transaction, holding an advisory lock: a crash or a concurrent second load leaves nothing
+half-written, and a database that already holds the district is left as it is. Rows go in with
+``COPY`` (hex EWKB geometries), which keeps the whole load well under a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import Geod
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
+
+from geogrid.demo import names
+from geogrid.demo.boundary import read_boundary
+from geogrid.demo.generate import DemoData, generate_demo
+from geogrid.settings import Settings
+
+__all__ = ["DemoReport", "load_demo"]
+
+ADVISORY_LOCK_KEY = 610_503_001
+_GEOD = Geod(ellps="WGS84")
+
+
+@dataclass(slots=True)
+class DemoReport:
+    loaded: bool
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if not self.loaded:
+            return f"demo district {names.DISTRICT_ADCODE} already loaded: nothing to do"
+        parts = ", ".join(f"{v} {k}" for k, v in self.counts.items())
+        return f"demo district {names.DISTRICT_ADCODE} loaded in {self.seconds:.1f} s: {parts}"
+
+
+def _ewkb(geoms: Sequence[Any]) -> list[str]:
+    arr = shapely.set_srid(np.asarray(geoms, dtype=object), 4326)
+    return list(shapely.to_wkb(arr, hex=True, include_srid=True))
+
+
+def _area_m2(geom: Any) -> float:
+    """Area on the ellipsoid of a polygon whose edges are straight in lon/lat (as PostGIS
+    geometry reads them): densified first, so long edges are not taken as geodesics."""
+    return abs(_GEOD.geometry_area_perimeter(shapely.segmentize(geom, 1e-4))[0])
+
+
+class _Stages:
+    """A rich progress bar, or nothing when ``progress`` is off (tests, CI logs)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self._progress = (
+            Progress(
+                TextColumn("[bold]{task.description:<28}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+            )
+            if enabled
+            else None
+        )
+        self._task = self._progress.add_task("demo", total=total) if self._progress else None
+
+    @contextmanager
+    def running(self) -> Iterator[_Stages]:
+        if self._progress is None:
+            yield self
+            return
+        with self._progress:
+            yield self
+
+    def step(self, description: str) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=description, advance=1)
+
+
+def already_loaded(conn: Any, adcode: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM admin_areas WHERE code = %s AND level = 'district'", (adcode,)
+    ).fetchone()
+    return row is not None
+
+
+def load_demo(
+    engine: Engine,
+    *,
+    seed: int,
+    progress: bool = True,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> DemoReport:
+    """Load the demo district unless it is there already. Returns what was done."""
+    settings = settings or Settings()
+    started = time.perf_counter()
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        assert conn is not None
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+            if already_loaded(conn, names.DISTRICT_ADCODE):
+                return DemoReport(loaded=False)
+            stages = _Stages(progress, total=11)
+            with stages.running():
+                stages.step("generating the district")
+                district = read_boundary(
+                    names.DISTRICT_ADCODE, names.DISTRICT_NAME, settings.boundaries_dir
+                )
+                data = generate_demo(district, seed=seed, now=now)
+                counts = _write(conn, data, stages)
+    finally:
+        raw.close()
+    return DemoReport(loaded=True, seconds=time.perf_counter() - started, counts=counts)
+
+
+def _copy(conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    n = 0
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+        for row in rows:
+            cp.write_row(row)
+            n += 1
+    return n
+
+
+def _write(conn: Any, d: DemoData, stages: _Stages) -> dict[str, int]:
+    adcode = names.DISTRICT_ADCODE
+    counts: dict[str, int] = {}
+
+    stages.step("administrative areas")
+    area_geoms = _ewkb([a.geom for a in d.areas])
+    seat_geoms = _ewkb([a.seat for a in d.areas])
+    _copy(
+        conn,
+        "admin_areas",
+        ("id", "code", "name", "level", "parent_id", "district_adcode", "geom", "source", "seat"),
+        (
+            (a.id, a.code, a.name, a.level, a.parent_id, adcode, g, a.source, s if a.seat else None)
+            for a, g, s in zip(d.areas, area_geoms, seat_geoms, strict=True)
+        ),
+    )
+
+    stages.step("grids and their versions")
+    counts["grids"] = _copy(
+        conn,
+        "grids",
+        (
+            "id",
+            "code",
+            "district_adcode",
+            "level",
+            "kind",
+            "dedicated_type",
+            "parent_id",
+            "admin_area_id",
+            "current_version",
+            "created_at",
+        ),
+        (
+            (
+                g.id,
+                g.code,
+                adcode,
+                g.level,
+                g.kind,
+                g.dedicated_type,
+                g.parent_id,
+                g.admin_area_id,
+                1,
+                d.valid_from,
+            )
+            for g in d.grids
+        ),
+    )
+    grid_geoms = _ewkb([g.geom for g in d.grids])
+    _copy(
+        conn,
+        "grid_versions",
+        (
+            "grid_id",
+            "version",
+            "name",
+            "estate_type",
+            "households",
+            "population",
+            "attributes",
+            "geom",
+            "area_m2",
+            "valid_from",
+            "changed_by",
+            "change_reason",
+        ),
+        (
+            (
+                g.id,
+                1,
+                g.name,
+                g.estate_type,
+                g.households,
+                g.population,
+                json.dumps(g.attributes, ensure_ascii=False),
+                geom,
+                _area_m2(g.geom),
+                d.valid_from,
+                "demo",
+                "华州区网格划分 (generated demo)",
+            )
+            for g, geom in zip(d.grids, grid_geoms, strict=True)
+        ),
+    )
+
+    stages.step("staff and A/B posts")
+    now = datetime.now(UTC)
+    counts["staff"] = _copy(
+        conn,
+        "staff",
+        ("id", "district_adcode", "name", "role", "phone", "availability", "away_until"),
+        (
+            (
+                sid,
+                adcode,
+                name,
+                role,
+                phone,
+                avail,
+                now + timedelta(days=3) if avail == "away" else None,
+            )
+            for sid, name, role, phone, avail in d.staff
+        ),
+    )
+    _copy(
+        conn,
+        "grid_assignments",
+        ("grid_id", "staff_id", "post", "valid_from"),
+        ((gid, sid, post, d.valid_from) for gid, sid, post in d.assignments),
+    )
+    _copy(
+        conn,
+        "party_organisations",
+        ("grid_id", "name", "kind", "secretary"),
+        ((gid, name, kind, sec or None) for gid, name, kind, sec in d.party_orgs),
+    )
+
+    stages.step("departments and categories")
+    counts["departments"] = _copy(
+        conn,
+        "departments",
+        ("id", "district_adcode", "code", "name", "kind", "phone"),
+        ((i, adcode, code, name, kind, phone) for i, code, name, kind, phone in d.departments),
+    )
+    _copy(
+        conn,
+        "issue_categories",
+        ("id", "code", "name", "parent_id", "default_level", "deadline_hours", "department_id"),
+        d.categories,
+    )
+
+    stages.step("standard addresses")
+    addr_geoms = _ewkb(shapely.points([(a["x"], a["y"]) for a in d.addresses]))
+    counts["addresses"] = _copy(
+        conn,
+        "addresses",
+        (
+            "district_adcode",
+            "full_text",
+            "normalized",
+            "town",
+            "community",
+            "road",
+            "road_number",
+            "estate",
+            "building",
+            "unit",
+            "admin_area_id",
+            "geom",
+            "source",
+        ),
+        (
+            (
+                adcode,
+                a["full_text"],
+                a["normalized"],
+                a["town"],
+                a["community"],
+                a["road"],
+                a["road_number"],
+                a["estate"],
+                a["building"],
+                a["unit"],
+                a["admin_area_id"],
+                g,
+                "demo",
+            )
+            for a, g in zip(d.addresses, addr_geoms, strict=True)
+        ),
+    )
+
+    stages.step("issues")
+    counts["issues"] = _write_issues(conn, d)
+    stages.step("issue grids")
+    _copy(
+        conn,
+        "issue_grids",
+        ("issue_id", "grid_id", "grid_version"),
+        ((i, g, 1) for i, g in d.issue_grids),
+    )
+    stages.step("issue timelines")
+    counts["issue events"] = _write_events(conn, d)
+
+    stages.step("sequences and statistics")
+    for table in (
+        "admin_areas",
+        "grids",
+        "grid_versions",
+        "staff",
+        "grid_assignments",
+        "party_organisations",
+        "departments",
+        "issue_categories",
+        "addresses",
+        "issues",
+        "issue_events",
+    ):
+        conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)"
+        )
+    stages.step("done")
+    return counts
+
+
+def _timeline(i: int, d: DemoData) -> dict[str, datetime | None]:
+    iss = d.issues
+    reported = iss["reported_at"][i].astype(datetime).replace(tzinfo=UTC)
+    status = iss["status"][i]
+    resolve = timedelta(hours=float(iss["resolve_h"][i]))
+    t: dict[str, datetime | None] = {
+        "reported": reported,
+        "accepted": None,
+        "resolved": None,
+        "closed": None,
+        "deadline": None,
+    }
+    if status != "reported":
+        t["accepted"] = reported + timedelta(hours=1 + (i % 7))
+        t["deadline"] = t["accepted"] + timedelta(hours=int(iss["deadline_h"][i]))
+    if status in ("resolved", "verified", "evaluated", "closed"):
+        t["resolved"] = reported + resolve
+    if status == "closed":
+        t["closed"] = reported + resolve + timedelta(hours=24 + (i % 24))
+    return t
+
+
+def _write_issues(conn: Any, d: DemoData) -> int:
+    iss = d.issues
+    n = len(iss["x"])
+    geoms = _ewkb(shapely.points(iss["x"], iss["y"]))
+    adcode = names.DISTRICT_ADCODE
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for i in range(n):
+            t = _timeline(i, d)
+            status = iss["status"][i]
+            grid_id = int(iss["grid_id"][i])
+            dept = int(iss["department_id"][i]) or None
+            yield (
+                i + 1,
+                adcode,
+                int(iss["category_id"][i]),
+                f"{iss['category_name'][i]}：居民反映的问题（演示数据）",
+                geoms[i],
+                str(iss["source"][i]),
+                status,
+                str(iss["handling_level"][i]),
+                grid_id if grid_id > 0 else None,
+                1 if grid_id > 0 else None,
+                None if grid_id > 0 else "point in no grid: district queue",
+                int(iss["assignee"][i]) or None,
+                dept if status not in ("reported", "rejected") else None,
+                iss["rating"][i],
+                "rejected as out of scope (demo)" if status == "rejected" else None,
+                t["reported"],
+                t["accepted"],
+                t["deadline"],
+                t["resolved"],
+                t["closed"],
+                t["closed"] or t["resolved"] or t["accepted"] or t["reported"],
+            )
+
+    return _copy(
+        conn,
+        "issues",
+        (
+            "id",
+            "district_adcode",
+            "category_id",
+            "description",
+            "geom",
+            "source",
+            "status",
+            "handling_level",
+            "grid_id",
+            "grid_version",
+            "routing_note",
+            "assignee_staff_id",
+            "department_id",
+            "rating",
+            "resolution",
+            "reported_at",
+            "accepted_at",
+            "deadline_at",
+            "resolved_at",
+            "closed_at",
+            "updated_at",
+        ),
+        rows(),
+    )
+
+
+_PATH = ("reported", "accepted", "discussing", "decided", "in_progress", "resolved")
+_CLOSE = ("verified", "evaluated", "closed")
+
+
+def _write_events(conn: Any, d: DemoData) -> int:
+    """The workflow log of each demo issue, consistent with its state and timestamps."""
+    iss = d.issues
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for i in range(len(iss["x"])):
+            t = _timeline(i, d)
+            status = iss["status"][i]
+            issue_id = i + 1
+            reported = t["reported"]
+            assert reported is not None
+            yield (issue_id, reported, "reporter", "reported", None, "reported", None)
+            if status == "rejected":
+                yield (
+                    issue_id,
+                    reported + timedelta(hours=2),
+                    "grid worker",
+                    "transition",
+                    "reported",
+                    "rejected",
+                    "不属于受理范围",
+                )
+                continue
+            if status == "reported":
+                continue
+            final = "resolved" if status == "closed" else status
+            steps = _PATH[: _PATH.index(final) + 1]
+            accepted = t["accepted"]
+            assert accepted is not None
+            end = t["resolved"] or accepted + timedelta(hours=2 * len(steps))
+            span = (end - accepted) / max(len(steps) - 1, 1)
+            for k in range(1, len(steps)):
+                at = accepted + span * (k - 1)
+                yield (issue_id, at, "grid worker", "transition", steps[k - 1], steps[k], None)
+            if status == "closed":
+                closed = t["closed"]
+                assert closed is not None and end is not None
+                prev = "resolved"
+                for k, step in enumerate(_CLOSE):
+                    at = end + (closed - end) * (k + 1) / len(_CLOSE)
+                    note = f"rating: {iss['rating'][i]}" if step == "evaluated" else None
+                    yield (issue_id, at, "grid worker", "transition", prev, step, note)
+                    prev = step
+
+    return _copy(
+        conn,
+        "issue_events",
+        ("issue_id", "at", "actor", "kind", "from_status", "to_status", "note"),
+        rows(),
+    )

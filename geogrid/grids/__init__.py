@@ -1,0 +1,1 @@
+"""Grids: codes, hierarchy, versions and boundary edits."""
