@@ -54,6 +54,7 @@ __all__ = [
     "Address",
     "AdminArea",
     "Base",
+    "BoundaryRevision",
     "Department",
     "Grid",
     "GridAssignment",
@@ -446,3 +447,15 @@ class Address(Base):
     admin_area_id: Mapped[int | None] = mapped_column(ForeignKey("admin_areas.id"), index=True)
     geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
     source: Mapped[str] = mapped_column(Text, server_default="import")
+
+
+class BoundaryRevision(Base):
+    """A counter per district, bumped by a trigger on every change to grids or grid versions
+    (whoever writes: the API, an import, psql), with a ``NOTIFY geogrid_boundaries``. In-memory
+    indexes compare it to know they are stale, even when another process made the change."""
+
+    __tablename__ = "boundary_revisions"
+
+    district_adcode: Mapped[str] = mapped_column(String(6), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    changed_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
