@@ -10,6 +10,7 @@ import logging
 import typer
 from rich.console import Console
 
+from geogrid.commands import register_all
 from geogrid.settings import Settings, get_settings
 
 app = typer.Typer(help="geogrid: grid management (网格化管理) on PostGIS.", no_args_is_help=True)
@@ -97,6 +98,8 @@ def up(
     )
     serve(host=host, port=port)
 
+
+register_all(app)
 
 if __name__ == "__main__":
     app()

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -66,3 +67,47 @@ def db(engine: Engine) -> Iterator[Session]:
         session.close()
         trans.rollback()
         conn.close()
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """The real app, whose requests all run inside one transaction rolled back after the test.
+
+    Each request's commit only releases a savepoint, so tests see their own writes and leave
+    nothing behind. Tests that need real commits (concurrency, another process) use
+    ``committing_client`` and clean up after themselves.
+    """
+    from api.deps import get_session
+    from api.main import create_app
+
+    conn = engine.connect()
+    trans = conn.begin()
+    app = create_app(settings)
+
+    def session_in_test_transaction() -> Iterator[Session]:
+        session = Session(bind=conn, join_transaction_mode="create_savepoint")
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    app.dependency_overrides[get_session] = session_in_test_transaction
+    try:
+        with TestClient(app, raise_server_exceptions=False) as test_client:
+            yield test_client
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def committing_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """The real app with its own pool: requests commit for real."""
+    from api.main import create_app
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client

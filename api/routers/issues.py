@@ -1,0 +1,7 @@
+"""Routes for issues."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["issues"])

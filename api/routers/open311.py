@@ -1,0 +1,7 @@
+"""Routes for open311."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["open311"])
