@@ -11,7 +11,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.problems import install_problem_handlers
-from api.routers import analysis, grids, health, issues, locate, maps, ogc, open311, pages
+from api.routers import (
+    analysis,
+    grids,
+    health,
+    indicators,
+    issues,
+    locate,
+    maps,
+    ogc,
+    open311,
+    pages,
+)
 from api.static import mount_static
 from geogrid import __version__
 from geogrid.settings import Settings, get_settings
@@ -42,6 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     mount_static(app, settings)
-    for module in (health, pages, grids, locate, issues, open311, ogc, maps, analysis):
+    for module in (health, pages, grids, locate, issues, indicators, open311, ogc, maps, analysis):
         app.include_router(module.router)
     return app
