@@ -54,7 +54,7 @@ ensure_system_packages() {
     local v; v=$(pg_major)
     pkgs+=("postgresql-$v" "postgresql-$v-postgis-3" postgresql-client-common postgresql-common)
   fi
-  if [ "$purpose" = test ]; then pkgs+=(chromium gdal-bin); fi
+  if [ "$purpose" = test ]; then pkgs+=(chromium fonts-wqy-microhei gdal-bin); fi
   apt_install "${pkgs[@]}"
   python3 - <<'PY' || die "geogrid needs Python >= 3.11 (found $(python3 --version))"
 import sys
