@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from api.problems import install_problem_handlers
 from api.routers import (
     analysis,
+    editor,
     grids,
+    grids_io,
     health,
     indicators,
     issues,
@@ -53,6 +55,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     mount_static(app, settings)
-    for module in (health, pages, grids, locate, issues, indicators, open311, ogc, maps, analysis):
+    for module in (
+        health,
+        pages,
+        editor,
+        grids_io,
+        grids,
+        locate,
+        issues,
+        indicators,
+        open311,
+        ogc,
+        maps,
+        analysis,
+    ):
         app.include_router(module.router)
     return app

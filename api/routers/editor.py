@@ -1,0 +1,7 @@
+"""Routes for editor."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["editor"])
