@@ -185,11 +185,11 @@ def generate_demo(district: MultiPolygon, *, seed: int, now: datetime | None = N
         vill = random_points_in(geom, n_v, rng, north_weight)
         pts = np.vstack([comm, vill])
         pts, cells = lloyd_relax(geom, pts, 1)
-        is_comm = [True] * n_c + [False] * n_v
+        comm_flags = [True] * n_c + [False] * n_v
         labels = _community_names(town, n_c, n_v, rng, used_names)
         cents = [(c.centroid.x, c.centroid.y) for c in cells]
         for want_comm in (True, False):
-            idx = [i for i in range(len(cells)) if is_comm[i] is want_comm]
+            idx = [i for i in range(len(cells)) if comm_flags[i] is want_comm]
             sub_order = reading_order([cents[i] for i in idx], _row_height(geom, len(idx)))
             for k, j in enumerate(sub_order):
                 i = idx[j]

@@ -352,8 +352,9 @@ def _timeline(i: int, d: DemoData) -> dict[str, datetime | None]:
         "deadline": None,
     }
     if status != "reported":
-        t["accepted"] = reported + timedelta(hours=1 + (i % 7))
-        t["deadline"] = t["accepted"] + timedelta(hours=int(iss["deadline_h"][i]))
+        accepted = reported + timedelta(hours=1 + (i % 7))
+        t["accepted"] = accepted
+        t["deadline"] = accepted + timedelta(hours=int(iss["deadline_h"][i]))
     if status in ("resolved", "verified", "evaluated", "closed"):
         t["resolved"] = reported + resolve
     if status == "closed":
