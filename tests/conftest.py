@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from geogrid.settings import Settings
-from geogrid.storage.database import create_db_engine
+from geogrid.storage.database import create_db_engine, session_scope
 
 DEFAULT_TEST_URL = "postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid_test"
 
@@ -84,16 +84,11 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     trans = conn.begin()
     app = create_app(settings)
 
+    factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint")
+
     def session_in_test_transaction() -> Iterator[Session]:
-        session = Session(bind=conn, join_transaction_mode="create_savepoint")
-        try:
+        with session_scope(factory) as session:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
     app.dependency_overrides[get_session] = session_in_test_transaction
     try:
