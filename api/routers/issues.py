@@ -1,7 +1,288 @@
-"""Routes for issues."""
+"""Routes for issues: report, read, the workflow, the ledger, categories and departments, and
+the deliberation-day agenda of a grid. Thin: parse, call geogrid.issues, answer."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from api.deps import SessionDep, SettingsDep
+from api.schemas_issues import (
+    AgendaDecisions,
+    CategoryCreate,
+    CategoryUpdate,
+    DepartmentCreate,
+    DepartmentUpdate,
+    EscalateRequest,
+    IssueCreate,
+    TransitionCreate,
+)
+from geogrid.errors import InvalidInputError
+from geogrid.issues import agenda as agenda_mod
+from geogrid.issues import catalog
+from geogrid.issues.ledger import LedgerFilter, ledger_page, ledger_rows, write_csv, write_xlsx
+from geogrid.issues.photos import PhotoSettings, PhotoStore
+from geogrid.issues.repository import (
+    NewIssue,
+    TransitionRequest,
+    create_issue,
+    escalate,
+    issue_detail,
+    transition,
+)
 
 router = APIRouter(tags=["issues"])
+
+ActorDep = Annotated[str, Header(alias="X-Actor", max_length=200)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def get_photo_store() -> PhotoStore:
+    settings = PhotoSettings()
+    return PhotoStore(settings.photos_dir, settings.max_photo_bytes)
+
+
+def _if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    cleaned = value.strip().removeprefix("W/").strip('"')
+    if not cleaned.isdigit():
+        raise InvalidInputError(f"If-Match must be the issue's row_version, got {value!r}.")
+    return int(cleaned)
+
+
+def _with_etag(body: dict[str, Any], status: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        jsonable_encoder(body),
+        status_code=status,
+        headers={"ETag": f'"{body["row_version"]}"', **headers},
+    )
+
+
+# -- categories and departments ------------------------------------------------------------
+
+
+@router.get("/categories")
+def list_categories(session: SessionDep) -> list[dict[str, Any]]:
+    """The two-level taxonomy (class "12", subclass "1201"), with level and deadline."""
+    return catalog.list_categories(session)
+
+
+@router.post("/categories", status_code=201)
+def create_category(
+    body: CategoryCreate, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    values = body.model_dump()
+    values["attributes"] = [a.model_dump() for a in body.attributes]
+    return catalog.create_category(session, values, adcode=settings.district_adcode)
+
+
+@router.patch("/categories/{code}")
+def update_category(
+    code: str, body: CategoryUpdate, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    values = body.model_dump(exclude_unset=True)
+    return catalog.update_category(session, code, values, adcode=settings.district_adcode)
+
+
+@router.get("/departments")
+def list_departments(session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    return catalog.list_departments(session, adcode=settings.district_adcode)
+
+
+@router.post("/departments", status_code=201)
+def create_department(
+    body: DepartmentCreate, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return catalog.create_department(session, body.model_dump(), adcode=settings.district_adcode)
+
+
+@router.patch("/departments/{code}")
+def update_department(
+    code: str, body: DepartmentUpdate, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return catalog.update_department(
+        session, code, body.model_dump(exclude_unset=True), adcode=settings.district_adcode
+    )
+
+
+# -- issues ----------------------------------------------------------------------------------
+
+
+@router.post("/issues", status_code=201)
+def report_issue(
+    body: IssueCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep = "reporter",
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> JSONResponse:
+    """Report an issue; it is tagged to its grids and assigned to the on-duty post.
+
+    Send an ``Idempotency-Key`` header: a retried report returns the first one (200) instead
+    of creating another.
+    """
+    now = _now()
+    created = create_issue(
+        session,
+        NewIssue(
+            category_code=body.category,
+            description=body.description,
+            lon=body.lon,
+            lat=body.lat,
+            crs=body.crs,
+            address=body.address,
+            source=body.source,
+            reporter_name=body.reporter_name,
+            reporter_phone=body.reporter_phone,
+            idempotency_key=idempotency_key,
+            district_adcode=settings.district_adcode,
+        ),
+        now=now,
+        actor=actor,
+        default_adcode=settings.district_adcode,
+    )
+    detail = issue_detail(session, created.id, now=now)
+    detail["possible_duplicates"] = created.possible_duplicates
+    if not created.created:
+        return _with_etag(detail, 200, **{"Idempotent-Replayed": "true"})
+    return _with_etag(detail, 201, Location=f"/issues/{created.id}")
+
+
+def _ledger_filter(
+    grid: str | None = Query(None, description="grid code prefix: the grid and its subtree"),
+    category: str | None = Query(None, description="category code (a class takes its subclasses)"),
+    status: str | None = Query(None, description="state, or comma-separated states"),
+    source: str | None = None,
+    date_from: datetime | None = Query(None, alias="from"),
+    date_to: datetime | None = Query(None, alias="to"),
+    overdue: bool | None = None,
+) -> LedgerFilter:
+    return LedgerFilter(grid, category, status, source, date_from, date_to, overdue)
+
+
+LedgerDep = Annotated[LedgerFilter, Depends(_ledger_filter)]
+
+
+@router.get("/issues")
+def list_issues(
+    session: SessionDep,
+    f: LedgerDep,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    """The ledger (台账), sorted by grid code."""
+    return ledger_page(session, f, now=_now(), limit=limit, offset=offset)
+
+
+@router.get("/issues/export")
+def export_issues(
+    session: SessionDep, f: LedgerDep, format: Literal["csv", "xlsx"] = "csv"
+) -> Response:
+    """The ledger as CSV (UTF-8 with BOM) or XLSX, Chinese column headers."""
+    rows = ledger_rows(session, f, now=_now())
+    if format == "xlsx":
+        return Response(
+            write_xlsx(rows),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": 'attachment; filename="issues.xlsx"'},
+        )
+    return Response(
+        write_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="issues.csv"'},
+    )
+
+
+@router.get("/issues/{issue_id}")
+def get_issue(issue_id: int, session: SessionDep) -> JSONResponse:
+    """An issue with its grid codes, assignee (name, post) and timeline."""
+    return _with_etag(issue_detail(session, issue_id, now=_now()))
+
+
+@router.post("/issues/{issue_id}/transitions")
+def post_transition(
+    issue_id: int,
+    body: TransitionCreate,
+    session: SessionDep,
+    actor: ActorDep = "anonymous",
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Move the issue through the workflow; 409 lists the allowed states."""
+    now = _now()
+    transition(
+        session,
+        issue_id,
+        TransitionRequest(**body.model_dump()),
+        actor=actor,
+        now=now,
+        if_match=_if_match(if_match),
+    )
+    return _with_etag(issue_detail(session, issue_id, now=now))
+
+
+@router.post("/issues/{issue_id}/escalate")
+def post_escalate(
+    issue_id: int,
+    session: SessionDep,
+    body: EscalateRequest | None = None,
+    actor: ActorDep = "anonymous",
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Move the issue one handling level up (grid → community → street → district)."""
+    now = _now()
+    escalate(
+        session,
+        issue_id,
+        actor=actor,
+        now=now,
+        note=body.note if body else None,
+        if_match=_if_match(if_match),
+    )
+    return _with_etag(issue_detail(session, issue_id, now=now))
+
+
+@router.post("/issues/{issue_id}/photos", status_code=201)
+def upload_photo(
+    issue_id: int,
+    session: SessionDep,
+    store: Annotated[PhotoStore, Depends(get_photo_store)],
+    file: UploadFile = File(..., description="JPEG, PNG or WebP, at most 5 MB"),
+    actor: ActorDep = "anonymous",
+) -> dict[str, Any]:
+    content = file.file.read(store.max_bytes + 1)
+    return store.save(session, issue_id, content, actor=actor)
+
+
+# -- deliberation day ------------------------------------------------------------------------
+
+
+@router.get("/grids/{code}/agenda", response_model=None)
+def grid_agenda(
+    code: str,
+    session: SessionDep,
+    month: str = Query(..., description="YYYY-MM; the meeting is on the 5th"),
+    format: Literal["json", "html"] = "json",
+) -> dict[str, Any] | HTMLResponse:
+    """The open and escalated issues of the grid and its subtree for the 5th-day meeting."""
+    data = agenda_mod.agenda(session, code, month, now=_now())
+    if format == "html":
+        return HTMLResponse(agenda_mod.render_agenda_html(data))
+    return data
+
+
+@router.post("/grids/{code}/agenda/decisions")
+def agenda_decisions(
+    code: str, body: AgendaDecisions, session: SessionDep, actor: ActorDep = "议事会"
+) -> list[dict[str, Any]]:
+    """Decisions of the meeting: each issue goes to ``decided`` with the decision text."""
+    return agenda_mod.record_decisions(
+        session, code, [d.model_dump() for d in body.decisions], actor=actor, now=_now()
+    )

@@ -1,9 +1,15 @@
 """Normalise a Chinese address so that variants of one address compare equal.
 
 What varies in practice: full-width and half-width characters, Chinese numerals (三号楼,
-十二组), the words for a building (栋, 幢, 号楼, 座, 楼), a leading province/city/district
-prefix or any part of it, spaces and punctuation. The normal form keeps digits, letters and
-Chinese characters only, drops the configured prefix, and writes buildings as ``N号楼``.
+十二组), the words for a building (栋, 幢, 号楼, 座, 楼, ``3#``), the short forms ``3-2``
+(building-unit) and ``3号2单元``, ``第三组`` and the old ``3队`` for a villagers' group, ``街道办
+(事处)`` for 街道, a leading province/city/district prefix or any part of it, spaces and
+punctuation. The normal form keeps digits, letters and Chinese characters only, drops the
+configured prefix, and writes buildings as ``N号楼``, units as ``N单元``, groups as ``N组``.
+
+Standard addresses and queries go through the same function, so whatever it does to one it
+does to the other; rooms (``301室``) are kept here and dropped by the matcher, because a room is
+below the granularity of the registry.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ _UNITS = {"十": 10, "百": 100, "千": 1000}
 _NUMERAL_RUN = re.compile(r"[零〇一二两三四五六七八九十百千]+")
 _BUILDING = re.compile(r"(\d+)\s*(?:号楼|栋楼|幢楼|栋|幢|座|楼)(?!层)")
 _DROP = re.compile(r"[^0-9a-z\u4e00-\u9fff]")
+_SEP = r"\s*[-－—–~～/]\s*"
+# 3-2-301 and 3-2 at the end of an address: building-unit(-room).
+_DASH_BUR = re.compile(rf"(\d+){_SEP}(\d+){_SEP}(\d+)\s*室?\s*$")
+_DASH_BU = re.compile(rf"(\d+)\s*(?:号楼|栋|幢|座|号)?{_SEP}(\d+)\s*(?:单元)?\s*$")
+_HASH = re.compile(r"(\d+)\s*#\s*(?:楼|号楼)?")
 
 
 def chinese_to_int(text: str) -> int:
@@ -83,12 +94,23 @@ def normalize_address(text: str, prefixes: tuple[tuple[str, ...], ...] = DEFAULT
 
     >>> normalize_address("陕西省渭南市华州区 少华路１２号 米兰花园 三栋 二单元")
     '少华路12号米兰花园3号楼2单元'
+    >>> normalize_address("渭南华州 赤水镇东赵村第三组十五号")
+    '赤水镇东赵村3组15号'
+    >>> normalize_address("华州街道办少华路12号米兰花园3-2")
+    '华州街道少华路12号米兰花园3号楼2单元'
     """
     s = unicodedata.normalize("NFKC", text).lower()
+    s = _DASH_BUR.sub(r"\1号楼\2单元\3室", s)
+    s = _DASH_BU.sub(r"\1号楼\2单元", s)
+    s = _HASH.sub(r"\1号楼", s)
     s = _DROP.sub("", s)
+    s = re.sub("街道办事处|街道办", "街道", s)
     s = _strip_prefix(s, prefixes)
     s = _numerals_to_digits(s)
+    s = re.sub(r"第(\d+)(?=组|队|号楼|栋|幢|单元)", r"\1", s)
+    s = re.sub(r"村(\d+)(?:队|小组)", r"村\1组", s)
     s = _BUILDING.sub(lambda m: f"{int(m.group(1))}号楼", s)
+    s = re.sub(r"(\d+)号(?=\d+单元)", r"\1号楼", s)
     s = re.sub(r"(\d+)单元", lambda m: f"{int(m.group(1))}单元", s)
     s = re.sub(r"(\d+)(?:室|号房)$", lambda m: f"{int(m.group(1))}室", s)
     return s

@@ -459,3 +459,56 @@ class BoundaryRevision(Base):
     district_adcode: Mapped[str] = mapped_column(String(6), primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
     changed_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+# -- issues: photos and Open311 service definitions (migration 0004) ------------------------------
+
+PHOTO_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
+ATTRIBUTE_DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
+"""The Open311 GeoReport v2 attribute datatypes."""
+
+
+class IssuePhoto(Base):
+    """A photo of an issue: a file we stored (``stored_name`` under the photos directory) or a
+    link a client gave us (Open311 ``media_url``)."""
+
+    __tablename__ = "issue_photos"
+    __table_args__ = (
+        CheckConstraint("stored_name IS NOT NULL OR url IS NOT NULL", name="file_or_url"),
+        CheckConstraint(
+            f"content_type IS NULL OR {_in('content_type', PHOTO_CONTENT_TYPES)}",
+            name="content_type",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    stored_name: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(String(32))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(Text, server_default="anonymous")
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class IssueCategoryAttribute(Base):
+    """An extra question a category asks (an Open311 service-definition attribute)."""
+
+    __tablename__ = "issue_category_attributes"
+    __table_args__ = (
+        UniqueConstraint("category_id", "code"),
+        CheckConstraint(_in("datatype", ATTRIBUTE_DATATYPES), name="datatype"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("issue_categories.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(64))
+    datatype: Mapped[str] = mapped_column(String(16), server_default="string")
+    required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    description: Mapped[str] = mapped_column(Text)
+    datatype_description: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, server_default="0")
+    values: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))

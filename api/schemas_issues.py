@@ -1,0 +1,133 @@
+"""Request models of the issues API. Server-owned fields (status, grid, assignee, version,
+deadlines) are never accepted from a client; reads are plain dicts built by geogrid.issues."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "AgendaDecisions",
+    "AttributeDefinition",
+    "CategoryCreate",
+    "CategoryUpdate",
+    "DepartmentCreate",
+    "DepartmentUpdate",
+    "EscalateRequest",
+    "IssueCreate",
+    "TransitionCreate",
+]
+
+Level = Literal["grid", "community", "street", "department", "district"]
+
+
+class IssueCreate(BaseModel):
+    """A report: a point (lon/lat in ``crs``) or an address, a category code and what is wrong."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lon: float | None = None
+    lat: float | None = None
+    crs: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
+    address: str | None = Field(default=None, max_length=500)
+    category: str = Field(min_length=1, max_length=16, description="category code, e.g. 1201")
+    description: str = Field(min_length=1, max_length=5000)
+    source: Literal["resident", "grid_round", "hotline", "mini_program"] = "resident"
+    reporter_name: str | None = Field(default=None, max_length=100)
+    reporter_phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\- ]{3,32}$")
+
+    @model_validator(mode="after")
+    def _point_or_address(self) -> IssueCreate:
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("give both lon and lat, or neither")
+        if self.lon is None and not self.address:
+            raise ValueError("a report needs lon and lat, or an address")
+        return self
+
+
+class TransitionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(description="target state, e.g. accepted, in_progress, closed")
+    note: str | None = Field(default=None, max_length=2000)
+    decision: str | None = Field(default=None, max_length=5000)
+    resolution: str | None = Field(default=None, max_length=5000)
+    rating: Literal["satisfied", "basically_satisfied", "unsatisfied"] | None = None
+    department: str | None = Field(default=None, description="department code (吹哨报到)")
+    assignee_staff_id: int | None = None
+    duplicate_of: int | None = None
+
+
+class EscalateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AttributeDefinition(BaseModel):
+    code: str = Field(min_length=1, max_length=64)
+    datatype: Literal[
+        "string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"
+    ] = "string"
+    required: bool = False
+    description: str
+    datatype_description: str | None = None
+    position: int = 0
+    values: list[dict[str, str]] = Field(default_factory=list)
+
+
+class CategoryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[0-9A-Za-z]{2,16}$")
+    name: str = Field(min_length=1)
+    parent_code: str | None = None
+    default_level: Level = "grid"
+    deadline_hours: int = Field(default=72, gt=0)
+    department_code: str | None = None
+    description: str | None = None
+    attributes: list[AttributeDefinition] = Field(default_factory=list)
+
+
+class CategoryUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    parent_code: str | None = None
+    default_level: Level | None = None
+    deadline_hours: int | None = Field(default=None, gt=0)
+    department_code: str | None = None
+    description: str | None = None
+    active: bool | None = None
+    attributes: list[AttributeDefinition] | None = None
+
+
+class DepartmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[0-9A-Za-z_]{1,32}$")
+    name: str = Field(min_length=1)
+    kind: str = "other"
+    phone: str | None = None
+
+
+class DepartmentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    kind: str | None = None
+    phone: str | None = None
+    active: bool | None = None
+
+
+class AgendaDecision(BaseModel):
+    issue_id: int
+    decision: str = Field(min_length=1)
+    note: str | None = None
+
+
+class AgendaDecisions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decisions: list[AgendaDecision] = Field(min_length=1)

@@ -1,0 +1,204 @@
+"""The signboard (网格信息公示牌) of a grid: what the public card on the wall says.
+
+Name, code and area of the grid; the A and B post workers with role and public work phone; who
+answers *now* (B covers when A is away: 有事找B岗); the other members (grid chief, auxiliaries);
+the party branch (level 1) or group (level 2) of the grid and of the grids above it.
+
+Everything for every grid of one answer comes from **one** query, which also returns the
+district's boundary revision, so the in-memory index is validated in the same round trip
+(:mod:`geogrid.locate.chain`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geogrid.locate.index import revision_token
+from geogrid.locate.types import GridRef
+
+__all__ = [
+    "PartyOrgRef",
+    "Signboard",
+    "SignboardData",
+    "StaffCard",
+    "build_signboard",
+    "fetch_signboard_data",
+]
+
+ROLE_LABELS = {
+    "grid_chief": "网格长",
+    "grid_worker": "网格员",
+    "dedicated_worker": "专属网格员",
+    "auxiliary": "辅助网格员",
+}
+
+
+@dataclass(frozen=True)
+class StaffCard:
+    """A person on a signboard. ``phone`` is the public work phone (staff.phone)."""
+
+    staff_id: int
+    name: str
+    role: str
+    role_label: str
+    post: str | None
+    phone: str | None
+    availability: str
+    away_until: datetime | None
+
+
+@dataclass(frozen=True)
+class PartyOrgRef:
+    """网格党支部 (``branch``) or 党小组 (``group``), with the grid it belongs to."""
+
+    name: str
+    kind: str
+    secretary: str | None
+    grid_code: str
+
+
+@dataclass(frozen=True)
+class Signboard:
+    """The public card of one grid."""
+
+    grid: GridRef
+    post_a: StaffCard | None
+    post_b: StaffCard | None
+    on_duty: StaffCard | None
+    on_duty_reason: str
+    members: list[StaffCard] = field(default_factory=list)
+    party_organisations: list[PartyOrgRef] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SignboardData:
+    """Raw rows of one signboard query, keyed by grid id."""
+
+    revision: str
+    staff: dict[int, list[dict[str, Any]]]
+    party: dict[int, list[dict[str, Any]]]
+
+
+def _query(at: datetime | None) -> Any:
+    validity = (
+        "a.valid_to IS NULL AND s.active"
+        if at is None
+        else "a.valid_from <= :at AND (a.valid_to IS NULL OR a.valid_to > :at)"
+    )
+    return text(
+        f"""
+        SELECT
+          (SELECT revision FROM boundary_revisions WHERE district_adcode = :d) AS revision,
+          (SELECT changed_at FROM boundary_revisions WHERE district_adcode = :d) AS changed_at,
+          (SELECT coalesce(json_agg(json_build_object(
+                'grid_id', a.grid_id, 'staff_id', s.id, 'name', s.name, 'role', s.role,
+                'post', a.post, 'phone', s.phone, 'availability', s.availability,
+                'away_until', s.away_until)
+              ORDER BY a.grid_id, a.post NULLS LAST, s.role, s.name, s.id), '[]'::json)
+           FROM grid_assignments a JOIN staff s ON s.id = a.staff_id
+           WHERE a.grid_id = ANY(:staff_grids) AND {validity}) AS staff,
+          (SELECT coalesce(json_agg(json_build_object(
+                'grid_id', p.grid_id, 'name', p.name, 'kind', p.kind, 'secretary', p.secretary)
+              ORDER BY p.grid_id, p.kind, p.name), '[]'::json)
+           FROM party_organisations p WHERE p.grid_id = ANY(:party_grids)) AS party
+        """
+    )
+
+
+def fetch_signboard_data(
+    session: Session,
+    *,
+    district_adcode: str,
+    staff_grid_ids: Sequence[int],
+    party_grid_ids: Sequence[int],
+    at: datetime | None = None,
+) -> SignboardData:
+    """Staff of ``staff_grid_ids`` (current, or valid at ``at``), party organisations of
+    ``party_grid_ids`` and the district's boundary revision, in one round trip."""
+    params: dict[str, Any] = {
+        "d": district_adcode,
+        "staff_grids": list(staff_grid_ids),
+        "party_grids": list(party_grid_ids),
+    }
+    if at is not None:
+        params["at"] = at
+    row = session.execute(_query(at), params).one()
+    staff: dict[int, list[dict[str, Any]]] = {}
+    for item in _as_list(row.staff):
+        staff.setdefault(int(item["grid_id"]), []).append(item)
+    party: dict[int, list[dict[str, Any]]] = {}
+    for item in _as_list(row.party):
+        party.setdefault(int(item["grid_id"]), []).append(item)
+    return SignboardData(
+        revision=revision_token(row.revision, row.changed_at), staff=staff, party=party
+    )
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])
+
+
+def _card(item: dict[str, Any]) -> StaffCard:
+    away = item.get("away_until")
+    return StaffCard(
+        staff_id=int(item["staff_id"]),
+        name=item["name"],
+        role=item["role"],
+        role_label=ROLE_LABELS.get(item["role"], item["role"]),
+        post=item.get("post"),
+        phone=item.get("phone"),
+        availability=item["availability"],
+        away_until=datetime.fromisoformat(away) if isinstance(away, str) else away,
+    )
+
+
+def _is_away(card: StaffCard, now: datetime) -> bool:
+    if card.availability != "away":
+        return False
+    return card.away_until is None or card.away_until > now
+
+
+def build_signboard(
+    grid: GridRef,
+    data: SignboardData,
+    *,
+    party_chain: Sequence[GridRef] = (),
+    at: datetime | None = None,
+    now: datetime | None = None,
+) -> Signboard:
+    """The signboard of ``grid`` from fetched rows.
+
+    On duty: post A, unless A is away (``availability = 'away'`` and ``away_until`` not yet
+    passed) or missing, then post B. For a past date (``at``) availability is not recorded
+    historically, so nobody is named on duty.
+    """
+    cards = [_card(item) for item in data.staff.get(grid.id, [])]
+    post_a = next((c for c in cards if c.post == "A"), None)
+    post_b = next((c for c in cards if c.post == "B"), None)
+    members = [c for c in cards if c.post is None]
+    now = now or datetime.now(UTC)
+    on_duty: StaffCard | None
+    if at is not None:
+        on_duty, reason = None, "availability is not recorded for past dates"
+    elif post_a is not None and not _is_away(post_a, now):
+        on_duty, reason = post_a, "A post on duty"
+    elif post_b is not None:
+        on_duty = post_b
+        reason = "A post away, B post covers" if post_a is not None else "no A post, B post"
+    else:
+        on_duty, reason = None, "no A or B post on duty: call the community"
+    party: list[PartyOrgRef] = []
+    grids = list(party_chain) if grid in party_chain else [*party_chain, grid]
+    for g in grids:
+        for item in data.party.get(g.id, []):
+            party.append(PartyOrgRef(item["name"], item["kind"], item.get("secretary"), g.code))
+    return Signboard(grid, post_a, post_b, on_duty, reason, members, party)
