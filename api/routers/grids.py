@@ -1,7 +1,325 @@
-"""Routes for grids."""
+"""Routes for grids: GeoJSON in and out, codes as identifiers, ETag/If-Match on every edit.
+
+Thin: each route parses the request, calls :mod:`geogrid.grids` and shapes the response.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import SessionDep, SettingsDep
+from api.schemas_grids import (
+    GridFeatureCreate,
+    GridFeatureRead,
+    GridFeatureUpdate,
+    MergeRequest,
+    RestoreRequest,
+)
+from geogrid.errors import InvalidInputError
+from geogrid.grids import edits
+from geogrid.grids import repository as repo
+from geogrid.grids.geojson import (
+    GridRecord,
+    ParsedFeature,
+    crs_name,
+    feature_collection,
+    grid_feature,
+)
+from geogrid.grids.validation import parse_fix
 
 router = APIRouter(tags=["grids"])
+
+GEOJSON = "application/geo+json"
+Actor = Annotated[
+    str,
+    Header(
+        alias="X-Actor",
+        description="Who makes the change (percent-encode non-ASCII names: HTTP headers are "
+        "Latin-1).",
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description='The ETag of the version you edited: "<code>-v<n>".'),
+]
+Code = Annotated[str, Path(description="The grid code (12, 15 or 18 digits).")]
+At = Annotated[
+    str | None,
+    Query(description="ISO date or datetime (no offset: UTC+8): boundaries as they stood then."),
+]
+Crs = Annotated[
+    str | None,
+    Query(description="Coordinates of the input: EPSG:4326 (default), EPSG:4490, GCJ-02, BD-09."),
+]
+Fix = Annotated[
+    Literal["clip"] | None,
+    Query(description="clip: cut the boundary to its parent and out of its siblings."),
+]
+Reason = Annotated[str | None, Query(description="Why: stored as change_reason.")]
+
+
+def _geojson(
+    body: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=GEOJSON, headers=headers)
+
+
+def _feature(record: GridRecord, fixes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    feature = grid_feature(record)
+    if fixes:
+        feature["fixes"] = fixes
+    return feature
+
+
+def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        parts = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4:
+        raise InvalidInputError(
+            f"bbox={value!r} must be four numbers: minlon,minlat,maxlon,maxlat.", rule="bbox"
+        )
+    return parts  # type: ignore[return-value]
+
+
+@router.get("/grids", summary="Grids as a FeatureCollection, filtered and paged")
+def list_grids(
+    request: Request,
+    session: SessionDep,
+    level: Annotated[int | None, Query(ge=1, le=3)] = None,
+    kind: Annotated[Literal["general", "dedicated"] | None, Query()] = None,
+    parent: Annotated[str | None, Query(description="A grid code: its children.")] = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    at: At = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    records, matched = repo.list_grids(
+        session,
+        level=level,
+        kind=kind,
+        parent=parent,
+        bbox=_bbox(bbox),
+        at=repo.parse_at(at),
+        limit=limit,
+        offset=offset,
+    )
+    links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
+    if offset + len(records) < matched:
+        nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
+        links.append({"rel": "next", "type": GEOJSON, "href": str(nxt)})
+    if offset > 0:
+        prev = request.url.include_query_params(offset=max(offset - limit, 0), limit=limit)
+        links.append({"rel": "prev", "type": GEOJSON, "href": str(prev)})
+    return _geojson(feature_collection(records, number_matched=matched, links=links))
+
+
+@router.post("/grids", status_code=201, summary="Create a grid (the server issues the code)")
+def create_grid(
+    session: SessionDep,
+    settings: SettingsDep,
+    feature: GridFeatureCreate,
+    crs: Crs = None,
+    fix: Fix = None,
+    reason: Reason = None,
+    actor: Actor = "anonymous",
+) -> JSONResponse:
+    parsed = ParsedFeature(
+        geometry=feature.geometry,
+        properties=feature.properties.model_dump(exclude_unset=True),
+        crs=crs_name(feature.crs),
+    )
+    result = edits.create_grid(
+        session,
+        parsed,
+        actor=unquote(actor),
+        reason=reason or feature.reason,
+        crs=crs,
+        fix=parse_fix(fix),
+        tolerance_m=settings.geometry_tolerance_m,
+    )
+    record = result.record
+    return _geojson(
+        _feature(record, result.fixes),
+        status=201,
+        headers={"ETag": record.etag, "Location": f"/grids/{record.code}"},
+    )
+
+
+@router.post("/grids/merge", summary="Merge adjacent sibling grids into one new grid")
+def merge_grids(
+    session: SessionDep,
+    settings: SettingsDep,
+    body: MergeRequest,
+    if_match: IfMatch = None,
+    reason: Reason = None,
+    actor: Actor = "anonymous",
+) -> JSONResponse:
+    result = edits.merge_grids(
+        session,
+        body.codes,
+        if_match=if_match,
+        actor=unquote(actor),
+        reason=reason or body.reason,
+        name=body.name,
+        tolerance_m=settings.geometry_tolerance_m,
+    )
+    return JSONResponse(result.as_dict(), status_code=201)
+
+
+@router.get(
+    "/grids/{code}",
+    summary="One grid (its current version, or as it stood at `at`)",
+    responses={200: {"model": GridFeatureRead, "content": {GEOJSON: {}}}},
+)
+def get_grid(
+    session: SessionDep,
+    code: Code,
+    at: At = None,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    record = repo.get_current(session, code, at=repo.parse_at(at))
+    if (
+        at is None
+        and if_none_match
+        and record.etag in [t.strip() for t in if_none_match.split(",")]
+    ):
+        return Response(status_code=304, headers={"ETag": record.etag})
+    headers = {"ETag": record.etag} if record.is_current else {}
+    return _geojson(_feature(record), headers=headers)
+
+
+@router.patch("/grids/{code}", summary="Edit geometry and/or attributes: a new version")
+def update_grid(
+    session: SessionDep,
+    settings: SettingsDep,
+    code: Code,
+    feature: GridFeatureUpdate,
+    if_match: IfMatch = None,
+    crs: Crs = None,
+    fix: Fix = None,
+    reason: Reason = None,
+    actor: Actor = "anonymous",
+) -> JSONResponse:
+    parsed = ParsedFeature(
+        geometry=feature.geometry,
+        properties=feature.properties.model_dump(exclude_unset=True),
+        crs=crs_name(feature.crs),
+    )
+    result = edits.update_grid(
+        session,
+        code,
+        parsed,
+        if_match=if_match,
+        actor=unquote(actor),
+        reason=reason or feature.reason,
+        crs=crs,
+        fix=parse_fix(fix),
+        tolerance_m=settings.geometry_tolerance_m,
+    )
+    return _geojson(_feature(result.record, result.fixes), headers={"ETag": result.record.etag})
+
+
+@router.delete("/grids/{code}", summary="Retire a grid (history stays; 409 with children)")
+def retire_grid(
+    session: SessionDep,
+    code: Code,
+    if_match: IfMatch = None,
+    reason: Reason = None,
+    actor: Actor = "anonymous",
+) -> JSONResponse:
+    record = edits.retire(session, code, if_match=if_match, actor=unquote(actor), reason=reason)
+    return _geojson(_feature(record))
+
+
+@router.get("/grids/{code}/children", summary="Child grids")
+def grid_children(session: SessionDep, code: Code, at: At = None) -> JSONResponse:
+    records = repo.children(session, code, at=repo.parse_at(at))
+    return _geojson(feature_collection(records, number_matched=len(records)))
+
+
+@router.get("/grids/{code}/ancestors", summary="Parent, grandparent... nearest first")
+def grid_ancestors(session: SessionDep, code: Code, at: At = None) -> JSONResponse:
+    records = repo.ancestors(session, code, at=repo.parse_at(at))
+    return _geojson(feature_collection(records, number_matched=len(records)))
+
+
+@router.get("/grids/{code}/history", summary="Every version: who, when, why")
+def grid_history(session: SessionDep, code: Code) -> JSONResponse:
+    records = repo.history(session, code)
+    return _geojson(feature_collection(records, number_matched=len(records), with_history=True))
+
+
+@router.post("/grids/{code}/restore", summary="Bring back an old version as a new version")
+def restore_grid(
+    session: SessionDep,
+    settings: SettingsDep,
+    code: Code,
+    body: RestoreRequest,
+    if_match: IfMatch = None,
+    fix: Fix = None,
+    reason: Reason = None,
+    actor: Actor = "anonymous",
+) -> JSONResponse:
+    result = edits.restore_grid(
+        session,
+        code,
+        body.version,
+        if_match=if_match,
+        actor=unquote(actor),
+        reason=reason or body.reason,
+        fix=parse_fix(fix),
+        tolerance_m=settings.geometry_tolerance_m,
+    )
+    return _geojson(_feature(result.record, result.fixes), headers={"ETag": result.record.etag})
+
+
+@router.post("/grids/{code}/split", status_code=201, summary="Cut a grid along a LineString")
+def split_grid(
+    session: SessionDep,
+    settings: SettingsDep,
+    code: Code,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            description="A GeoJSON LineString (or a Feature of one); or "
+            '{"line": <LineString>, "names": ["…", "…"], "reason": "…"}.',
+            examples=[{"type": "LineString", "coordinates": [[109.77, 34.50], [109.78, 34.52]]}],
+        ),
+    ],
+    if_match: IfMatch = None,
+    crs: Crs = None,
+    reason: Reason = None,
+    actor: Actor = "anonymous",
+) -> JSONResponse:
+    line = body.get("line", body)
+    names = body.get("names")
+    if names is not None and not (
+        isinstance(names, list) and all(isinstance(n, str) for n in names)
+    ):
+        raise InvalidInputError("names must be a list of strings.", rule="names")
+    result = edits.split_grid(
+        session,
+        code,
+        line,
+        if_match=if_match,
+        actor=unquote(actor),
+        reason=reason or body.get("reason"),
+        crs=crs
+        or crs_name(body.get("crs") or (line.get("crs") if isinstance(line, dict) else None)),
+        names=names,
+        tolerance_m=settings.geometry_tolerance_m,
+    )
+    return JSONResponse(result.as_dict(), status_code=201)
+
+
+@router.get("/grids/{code}/gaps", summary="Holes between the children, and their overlaps")
+def grid_gaps(session: SessionDep, settings: SettingsDep, code: Code) -> JSONResponse:
+    return _geojson(edits.gaps(session, code, tolerance_m=settings.geometry_tolerance_m))

@@ -1,7 +1,127 @@
-"""Routes for grids_io."""
+"""Grid files in and out: ``GET /grids/export`` and ``POST /grids/import``.
+
+Registered before the grids router, so these paths win over ``/grids/{code}``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-router = APIRouter(tags=["grids_io"])
+from fastapi import APIRouter, File, Form, Header, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import SessionDep, SettingsDep
+from geogrid.errors import InvalidInputError
+from geogrid.grids.io import FieldMapping, export_to_bytes, import_grids
+from geogrid.grids.io_formats import GridFormat, read_features
+from geogrid.grids.repository import parse_at
+
+router = APIRouter(tags=["grids"])
+
+FormatName = Literal["geojson", "gpkg", "shp", "kml", "csv"]
+#: Uploads larger than this are refused before they are read (a district is a few MB).
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
+@router.get(
+    "/grids/export",
+    summary="Download the grids as a file (GeoJSON, GeoPackage, zipped Shapefile, KML, CSV+WKT)",
+    response_class=Response,
+)
+def export_grids(
+    session: SessionDep,
+    format: Annotated[FormatName, Query(description="File format.")] = "geojson",
+    level: Annotated[int | None, Query(ge=1, le=3, description="Only this level.")] = None,
+    at: Annotated[
+        str | None,
+        Query(description="ISO date or datetime (no offset: UTC+8): boundaries as they stood."),
+    ] = None,
+    district: Annotated[
+        str | None, Query(pattern=r"^\d{6}$", description="Only this adcode.")
+    ] = None,
+    encoding: Annotated[
+        Literal["utf-8", "gbk"], Query(description="Shapefile attribute encoding (.cpg says it).")
+    ] = "utf-8",
+) -> Response:
+    content, fmt = export_to_bytes(
+        session,
+        fmt=format,
+        level=level,
+        at=parse_at(at),
+        district_adcode=district,
+        encoding=encoding,
+    )
+    suffix = ".zip" if fmt is GridFormat.SHP else fmt.suffix
+    name = f"grids{'-level' + str(level) if level else ''}{suffix}"
+    return Response(
+        content,
+        media_type=fmt.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.post(
+    "/grids/import",
+    summary="Import grids from a file: a per-feature report; all or nothing",
+    responses={
+        200: {"description": "The per-feature report (dry run, or committed)."},
+        422: {"description": "A feature was refused: nothing written; the report is in `report`."},
+    },
+)
+# A plain ``def``: the import is CPU and database work, so it runs in the thread pool and
+# does not hold up the event loop.
+def import_grids_file(
+    session: SessionDep,
+    settings: SettingsDep,
+    file: Annotated[
+        UploadFile, File(description="GeoJSON, GeoPackage, Shapefile as .zip, KML, CSV.")
+    ],
+    mapping: Annotated[
+        str | None, Form(description="name=COL,code=COL,parent=COL,level=COL (any subset).")
+    ] = None,
+    dry_run: Annotated[bool, Form(description="Check and report only (default).")] = True,
+    format: Annotated[FormatName | None, Form(description="Default: from the file name.")] = None,
+    crs: Annotated[
+        str | None, Form(description="Coordinates when the file does not say: gcj02, EPSG:4490...")
+    ] = None,
+    encoding: Annotated[
+        str | None, Form(description="Attribute encoding (default: detected).")
+    ] = None,
+    actor: Annotated[str, Header(alias="X-Actor", description="Who imports.")] = "anonymous",
+) -> JSONResponse:
+    filename = Path(file.filename or "upload").name
+    fmt = GridFormat.parse(format, Path(filename))
+    if filename.lower().endswith(".shp"):
+        raise InvalidInputError(
+            "A Shapefile is several files: upload the .shp with its .dbf, .shx, .prj (and .cpg) "
+            "as one .zip.",
+            file=filename,
+        )
+    parsed_mapping = FieldMapping.parse(mapping)
+    with tempfile.TemporaryDirectory(prefix="geogrid-upload-") as tmp:
+        path = Path(tmp) / filename
+        size = 0
+        with path.open("wb") as out:
+            while chunk := file.file.read(1 << 20):
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    raise InvalidInputError(
+                        f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MB.", file=filename
+                    )
+                out.write(chunk)
+        source = read_features(path, fmt, encoding=encoding, crs=crs)
+    report = import_grids(
+        session,
+        source,
+        mapping=parsed_mapping,
+        dry_run=dry_run,
+        boundaries_dir=settings.boundaries_dir,
+        tolerance_m=settings.geometry_tolerance_m,
+        actor=actor,
+        reason=f"import of {filename}",
+    )
+    body: dict[str, Any] = report.to_dict()
+    body["file"] = filename
+    return JSONResponse(body)

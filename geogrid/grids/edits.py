@@ -1,0 +1,958 @@
+"""Boundary edits: create, edit, retire, restore, split, merge; and the gaps of a grid.
+
+Each edit is one function taking the session (the caller owns the transaction), the codes, the
+edit, and keyword-only ``actor``, ``reason`` and the ``if_match`` precondition. Every change is a
+new row of ``grid_versions``; nothing is deleted: a retired grid keeps its code (never reused)
+and its history, so ``at=`` reads and restores keep working.
+
+Preconditions (optimistic concurrency): an edit names the version it started from with an
+entity tag, ``"<code>-v<version>"`` (:func:`geogrid.grids.geojson.etag`). Missing → 428; stale →
+412 with the current version. The check is made after the grid row is locked (see
+:mod:`geogrid.grids.repository`), so of two edits from the same version exactly one wins.
+
+Split and merge move what hangs on the old grids *by location*: open issues are re-tagged to the
+new grid containing their point, with a ``retag`` event; staff posts are not moved (who works
+where is a human decision) but listed, per new grid, as decisions to make.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import shapely
+import shapely.ops
+from shapely.geometry import MultiPolygon, mapping
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from geogrid.errors import (
+    ConflictError,
+    InvalidInputError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
+)
+from geogrid.grids import repository as repo
+from geogrid.grids.codes import parse_grid_code, reading_order
+from geogrid.grids.geojson import GridRecord, ParsedFeature, etag
+from geogrid.grids.validation import (
+    MAX_VERTICES,
+    Fix,
+    area_m2,
+    check_attributes,
+    check_children_within,
+    check_placement,
+    check_polygonal,
+    geometry_problem,
+    metric_projector,
+    parse_geometry,
+    parse_line,
+)
+from geogrid.spatial.crs import CoordinateSystem
+from geogrid.spatial.partition import as_multipolygon
+from geogrid.storage.models import AdminArea, Grid
+
+__all__ = [
+    "CLOSED_ISSUE_STATUSES",
+    "EditResult",
+    "RestructureResult",
+    "check_if_match",
+    "create_grid",
+    "gaps",
+    "merge_grids",
+    "require_if_match",
+    "restore_grid",
+    "retire",
+    "split_grid",
+    "update_grid",
+]
+
+#: Issues in these states stay with the grid they were handled in.
+CLOSED_ISSUE_STATUSES: Final = ("closed", "rejected", "duplicate")
+_IDENTITY = ("code", "level", "kind", "parent")
+_TAG_RE: Final = re.compile(r'\s*(W/)?"([^"]*)"\s*')
+_CN_NUMERALS: Final = "一二三四五六七八九十"
+
+
+@dataclass(slots=True)
+class EditResult:
+    """The grid after an edit, and what ``fix=clip`` changed (empty when nothing)."""
+
+    record: GridRecord
+    fixes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RestructureResult:
+    """What a split or merge did."""
+
+    operation: str
+    retired: list[str]
+    created: list[GridRecord]
+    area_before_m2: float
+    area_after_m2: float
+    retagged: list[dict[str, Any]]
+    staff_decisions: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        from geogrid.grids.geojson import feature_collection
+
+        return {
+            "operation": self.operation,
+            "retired": self.retired,
+            "created": feature_collection(self.created),
+            "area_before_m2": round(self.area_before_m2, 3),
+            "area_after_m2": round(self.area_after_m2, 3),
+            "retagged_issues": len(self.retagged),
+            "retags": self.retagged,
+            "staff_decisions": self.staff_decisions,
+        }
+
+
+# -- preconditions ---------------------------------------------------------------------------
+
+
+def _tags(if_match: str) -> list[str]:
+    """Entity tags of an If-Match header; weak tags are dropped (If-Match compares strongly)."""
+    if if_match.strip() == "*":
+        return ["*"]
+    out = []
+    for part in if_match.split(","):
+        m = _TAG_RE.fullmatch(part)
+        if m and not m.group(1):
+            out.append(m.group(2))
+    return out
+
+
+def require_if_match(if_match: str | None, codes: Sequence[str]) -> None:
+    """428 unless an If-Match header was sent (checked before any lock is taken)."""
+    if not if_match or not if_match.strip():
+        example = ", ".join(f'"{c}-v<version>"' for c in codes)
+        raise PreconditionRequiredError(
+            f"This edit needs an If-Match header naming the version you edited, e.g. "
+            f"If-Match: {example}; GET /grids/{codes[0]} returns it as the ETag.",
+            codes=list(codes),
+        )
+
+
+def check_if_match(if_match: str | None, locked: repo.LockedGrid) -> None:
+    """412 unless If-Match names the current version of ``locked`` (or is ``*``)."""
+    require_if_match(if_match, [locked.code])
+    assert if_match is not None
+    tags = _tags(if_match)
+    current = f"{locked.code}-v{locked.current_version}"
+    if "*" in tags or current in tags:
+        return
+    sent = [t for t in tags if t.startswith(f"{locked.code}-v")]
+    raise PreconditionFailedError(
+        f"Grid {locked.code} is at version {locked.current_version}, but this edit was made on "
+        f"{sent[0].removeprefix(locked.code + '-') if sent else 'another version'} "
+        f"(If-Match: {if_match.strip()}). Fetch it again, re-apply your change and send "
+        f"If-Match: {etag(locked.code, locked.current_version)}.",
+        code=locked.code,
+        current_version=locked.current_version,
+        etag=etag(locked.code, locked.current_version),
+    )
+
+
+def _lock_for_edit(
+    session: Session, code: str, if_match: str | None, reach: Sequence[str] | None
+) -> repo.LockedGrid:
+    require_if_match(if_match, [code])
+    locked = repo.lock_grid(session, code, reach=reach)
+    if locked.retired_at is not None:
+        raise ConflictError(
+            f"Grid {code} was retired at {locked.retired_at.isoformat()}: it cannot be edited. "
+            f"Its history is at /grids/{code}/history.",
+            code=code,
+        )
+    check_if_match(if_match, locked)
+    return locked
+
+
+def _refuse_with_children(session: Session, locked: repo.LockedGrid, what: str) -> None:
+    kids = repo.current_children_codes(session, locked.id)
+    if kids:
+        shown = ", ".join(kids[:10]) + (f" and {len(kids) - 10} more" if len(kids) > 10 else "")
+        raise ConflictError(
+            f"Grid {locked.code} has {len(kids)} current child grid(s) ({shown}): {what} them "
+            "first (retire, split or merge the children), then try again.",
+            code=locked.code,
+            children=kids,
+        )
+
+
+# -- create / edit / retire / restore -----------------------------------------------------------
+
+
+def _crs(feature: ParsedFeature, crs: str | None) -> CoordinateSystem:
+    if crs and feature.crs and CoordinateSystem.parse(crs) != CoordinateSystem.parse(feature.crs):
+        raise InvalidInputError(
+            f"The crs query parameter ({crs}) and the Feature's crs member ({feature.crs}) "
+            "disagree; send one.",
+            rule="crs",
+        )
+    return CoordinateSystem.parse(crs or feature.crs or CoordinateSystem.WGS84)
+
+
+def create_grid(
+    session: Session,
+    feature: ParsedFeature,
+    *,
+    actor: str,
+    reason: str | None = None,
+    crs: str | None = None,
+    fix: Fix = None,
+    tolerance_m: float = 0.5,
+    max_vertices: int = MAX_VERTICES,
+    reach: Sequence[str] | None = None,
+) -> EditResult:
+    """Create a grid from a client Feature; the server issues the code (level-1: given).
+
+    Level and district follow from the parent; a level-1 grid has no parent and carries its
+    12-digit community/village code in ``code`` (or ``admin_area``).
+    """
+    props = dict(feature.properties)
+    kind = props.pop("kind", None) or "general"
+    if kind not in ("general", "dedicated"):
+        raise InvalidInputError(
+            f"kind {kind!r} must be 'general' or 'dedicated'.", rule="kind", field="kind"
+        )
+    parent_code = props.pop("parent", None)
+    given_code = props.pop("code", None)
+    admin_area = props.pop("admin_area", None)
+    level = props.pop("level", None)
+    unknown = set(props) - {
+        "name",
+        "dedicated_type",
+        "estate_type",
+        "households",
+        "population",
+        "attributes",
+    }
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown properties: {', '.join(sorted(unknown))}.", rule="properties"
+        )
+    fields = check_attributes(props, kind=kind)
+    system = _crs(feature, crs)
+
+    parent: GridRecord | None = None
+    admin_area_id: int | None = None
+    if parent_code is not None:
+        if given_code is not None or admin_area is not None:
+            raise InvalidInputError(
+                "Codes of level-2 and level-3 grids are issued by the server: leave out 'code'.",
+                rule="code",
+                field="code",
+            )
+        parent = repo.get_current(session, parent_code, reach=reach)
+        new_level = parent.level + 1
+        if kind == "dedicated" and parent.level != 1:
+            raise InvalidInputError(
+                f"A dedicated grid lies under its community (a level-1 grid); {parent_code} is "
+                f"level {parent.level}.",
+                rule="parent",
+                field="parent",
+            )
+        if new_level > 3:
+            raise InvalidInputError(
+                f"Grid {parent_code} is level 3: grids go three levels deep.",
+                rule="level",
+                field="parent",
+            )
+        if level is not None and level != new_level:
+            raise InvalidInputError(
+                f"A child of {parent_code} (level {parent.level}) is level {new_level}, "
+                f"not {level}.",
+                rule="level",
+                field="level",
+            )
+        district = parent.district_adcode
+    else:
+        if kind == "dedicated" or (level not in (None, 1)):
+            raise InvalidInputError(
+                "Only level-1 general grids have no parent: give 'parent' (the parent's code).",
+                rule="parent",
+                field="parent",
+            )
+        code_value = given_code or admin_area
+        if given_code and admin_area and given_code != admin_area:
+            raise InvalidInputError("'code' and 'admin_area' disagree.", rule="code")
+        if not code_value:
+            raise InvalidInputError(
+                "A level-1 grid is a community or village: give its 12-digit code in 'code' "
+                "(adcode + street/town + community/village, e.g. 610503001001).",
+                rule="code",
+                field="code",
+            )
+        parsed = parse_grid_code(str(code_value))
+        if parsed.level != 1:
+            raise InvalidInputError(
+                f"{code_value} is a level-{parsed.level} code; a grid without parent is level 1 "
+                "(12 digits).",
+                rule="code",
+                field="code",
+            )
+        if reach is not None and not any(parsed.code.startswith(p) for p in reach):
+            raise InvalidInputError(f"Grid {parsed.code} is outside your reach.", rule="reach")
+        district = parsed.adcode
+        new_level = 1
+        admin_area_id = session.execute(
+            select(AdminArea.id).where(AdminArea.code == parsed.code)
+        ).scalar_one_or_none()
+
+    geom = parse_geometry(feature.geometry, crs=system, max_vertices=max_vertices)
+    repo.lock_family(session, district_adcode=district, parent_code=parent_code)
+    context = repo.validation_context(
+        session,
+        level=new_level,
+        kind=kind,
+        district_adcode=district,
+        parent_code=parent_code,
+        near=geom,
+    )
+    checked = check_placement(geom, context, tolerance_m=tolerance_m, fix=fix, crs=system)
+    if parent is not None:
+        code = repo.next_child_code(session, parent.code, dedicated=kind == "dedicated")
+        parent_id: int | None = parent.grid_id
+    else:
+        code = parse_grid_code(str(given_code or admin_area)).code
+        parent_id = None
+        if session.execute(select(Grid.id).where(Grid.code == code)).first() is not None:
+            raise ConflictError(
+                f"Grid code {code} is taken (codes are never reused, even after retirement).",
+                code=code,
+            )
+    repo.insert_grid(
+        session,
+        code=code,
+        district_adcode=district,
+        level=new_level,
+        kind=kind,
+        parent_id=parent_id,
+        admin_area_id=admin_area_id,
+        fields=fields,
+        geom=checked.geom,
+        area_m2=checked.area_m2,
+        actor=actor,
+        reason=reason,
+        valid_from=repo.now(session),
+    )
+    return EditResult(repo.get_current(session, code), checked.fixes)
+
+
+def update_grid(
+    session: Session,
+    code: str,
+    feature: ParsedFeature,
+    *,
+    if_match: str | None,
+    actor: str,
+    reason: str | None = None,
+    crs: str | None = None,
+    fix: Fix = None,
+    tolerance_m: float = 0.5,
+    max_vertices: int = MAX_VERTICES,
+    reach: Sequence[str] | None = None,
+) -> EditResult:
+    """Change a grid's geometry and/or attributes: a new version (PATCH semantics: absent
+    properties and a null/absent geometry stay as they are)."""
+    locked = _lock_for_edit(session, code, if_match, reach)
+    current = repo.get_current(session, code)
+    props = dict(feature.properties)
+    for key in _IDENTITY:
+        if key in props:
+            value = props.pop(key)
+            have = {
+                "code": current.code,
+                "level": current.level,
+                "kind": current.kind,
+                "parent": current.parent,
+            }[key]
+            if value != have:
+                raise InvalidInputError(
+                    f"{key} of grid {code} is {have!r} and cannot change (it is part of the "
+                    "grid's identity); use split/merge or create a new grid.",
+                    rule="identity",
+                    field=key,
+                )
+    unknown = set(props) - {
+        "name",
+        "dedicated_type",
+        "estate_type",
+        "households",
+        "population",
+        "attributes",
+    }
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown properties: {', '.join(sorted(unknown))}.", rule="properties"
+        )
+    changes = check_attributes(props, kind=current.kind, partial=True)
+    fields = _fields_of(current) | changes
+    geom, area, fixes = current.geom, current.area_m2, []
+    if feature.geometry is not None:
+        system = _crs(feature, crs)
+        parsed = parse_geometry(feature.geometry, crs=system, max_vertices=max_vertices)
+        context = repo.validation_context(
+            session,
+            level=current.level,
+            kind=current.kind,
+            district_adcode=current.district_adcode,
+            parent_code=current.parent,
+            near=parsed,
+            exclude=[code],
+            code=code,
+        )
+        checked = check_placement(parsed, context, tolerance_m=tolerance_m, fix=fix, crs=system)
+        check_children_within(
+            checked.geom, _children_geoms(session, code), tolerance_m=tolerance_m, crs=system
+        )
+        geom, area, fixes = checked.geom, checked.area_m2, checked.fixes
+    elif fix is not None:
+        raise InvalidInputError("fix=clip needs a geometry to clip.", rule="fix")
+    if feature.geometry is None and all(fields[k] == _fields_of(current)[k] for k in fields):
+        return EditResult(current)  # nothing changes: no new version
+    if "dedicated_type" in changes and changes["dedicated_type"] != current.dedicated_type:
+        session.execute(
+            update(Grid).where(Grid.id == locked.id).values(dedicated_type=fields["dedicated_type"])
+        )
+    repo.add_version(
+        session,
+        locked,
+        fields=fields,
+        geom=geom,
+        area_m2=area,
+        actor=actor,
+        reason=reason,
+        at=repo.now(session),
+    )
+    return EditResult(repo.get_current(session, code), fixes)
+
+
+def _children_geoms(session: Session, code: str) -> list[tuple[str, BaseGeometry]]:
+    return [(c.code, c.geom) for c in repo.children(session, code)]
+
+
+def _fields_of(record: GridRecord) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "dedicated_type": record.dedicated_type,
+        "estate_type": record.estate_type,
+        "households": record.households,
+        "population": record.population,
+        "attributes": dict(record.attributes),
+    }
+
+
+def retire(
+    session: Session,
+    code: str,
+    *,
+    if_match: str | None,
+    actor: str,
+    reason: str | None = None,
+    reach: Sequence[str] | None = None,
+) -> GridRecord:
+    """Retire a grid: its validity ends now, its code and history stay. 409 with children.
+
+    ``actor`` and ``reason`` are not stored (the schema has no column for who retired a grid);
+    they are accepted so callers need not change when it gets one.
+    """
+    locked = _lock_for_edit(session, code, if_match, reach)
+    _refuse_with_children(session, locked, "retire")
+    repo.retire_grid(session, locked, at=repo.now(session))
+    return repo.history(session, code)[-1]
+
+
+def restore_grid(
+    session: Session,
+    code: str,
+    version: int,
+    *,
+    if_match: str | None,
+    actor: str,
+    reason: str | None = None,
+    fix: Fix = None,
+    tolerance_m: float = 0.5,
+    reach: Sequence[str] | None = None,
+) -> EditResult:
+    """Bring back version ``version`` (boundary and attributes) as a new version, checked
+    against today's parent and siblings like any edit."""
+    locked = _lock_for_edit(session, code, if_match, reach)
+    old = repo.get_version(session, code, version)
+    if version == locked.current_version:
+        raise InvalidInputError(
+            f"Version {version} is the current version of {code}: nothing to restore.",
+            rule="version",
+        )
+    context = repo.validation_context(
+        session,
+        level=locked.level,
+        kind=locked.kind,
+        district_adcode=locked.district_adcode,
+        parent_code=locked.parent_code,
+        near=old.geom,
+        exclude=[code],
+        code=code,
+    )
+    checked = check_placement(check_polygonal(old.geom), context, tolerance_m=tolerance_m, fix=fix)
+    check_children_within(checked.geom, _children_geoms(session, code), tolerance_m=tolerance_m)
+    repo.add_version(
+        session,
+        locked,
+        fields=_fields_of(old),
+        geom=checked.geom,
+        area_m2=checked.area_m2,
+        actor=actor,
+        reason=reason or f"restored version {version}",
+        at=repo.now(session),
+    )
+    return EditResult(repo.get_current(session, code), checked.fixes)
+
+
+# -- split / merge ---------------------------------------------------------------------------
+
+
+def _ordinal(i: int) -> str:
+    return _CN_NUMERALS[i] if i < len(_CN_NUMERALS) else str(i + 1)
+
+
+def split_grid(
+    session: Session,
+    code: str,
+    line: Mapping[str, Any] | None,
+    *,
+    if_match: str | None,
+    actor: str,
+    reason: str | None = None,
+    crs: str | None = None,
+    names: Sequence[str] | None = None,
+    tolerance_m: float = 0.5,
+    reach: Sequence[str] | None = None,
+) -> RestructureResult:
+    """Cut a grid along ``line`` into two or more new grids (new codes); retire the old one.
+
+    Pieces are numbered in reading order (north→south, west→east) and named ``names[i]`` or
+    "<old name>（一）", "（二）"... Households and population are not apportioned (they are
+    counted, not derived from area) and start empty.
+    """
+    require_if_match(if_match, [code])
+    system = CoordinateSystem.parse(crs or CoordinateSystem.WGS84)
+    cut = parse_line(line, crs=system)
+    locked = _lock_for_edit(session, code, if_match, reach)
+    if locked.level == 1:
+        raise InvalidInputError(
+            f"{code} is a level-1 grid, whose code is its community/village code: create the new "
+            "communities with POST /grids (code given) and retire this one instead of splitting.",
+            rule="level",
+        )
+    _refuse_with_children(session, locked, "split")
+    current = repo.get_current(session, code)
+    pieces: list[BaseGeometry] = []
+    for polygon in current.geom.geoms:
+        pieces.extend(shapely.ops.split(polygon, cut).geoms)
+    if len(pieces) < 2:
+        start = shapely.get_coordinates(cut)[0]
+        raise geometry_problem(
+            f"The line does not cut grid {code} in two: it must cross the grid's boundary at "
+            "least twice (start and end outside the grid).",
+            "line_does_not_split",
+            start,
+            crs=system,
+        )
+    proj = metric_projector(current.geom)
+    for piece in pieces:
+        if proj.to_metric(piece).buffer(-tolerance_m).is_empty:
+            raise geometry_problem(
+                f"The cut leaves a sliver thinner than {2 * tolerance_m} m "
+                f"({area_m2(piece):.2f} m²): move the line.",
+                "sliver",
+                list(piece.representative_point().coords[0]),
+            )
+    order = reading_order(
+        [(p.centroid.x, p.centroid.y) for p in pieces],
+        max(current.geom.bounds[3] - current.geom.bounds[1], 1e-9) / 4,
+    )
+    if names is not None and len(names) != len(pieces):
+        raise InvalidInputError(
+            f"The line cuts {code} into {len(pieces)} pieces but {len(names)} names were given.",
+            rule="names",
+        )
+    at = repo.now(session)
+    created: list[GridRecord] = []
+    base = _fields_of(current)
+    for i, k in enumerate(order):
+        piece = as_multipolygon(pieces[k])
+        check_polygonal(piece)
+        new_code = repo.next_child_code(
+            session, current.parent or "", dedicated=current.kind == "dedicated"
+        )
+        fields = base | {
+            "name": names[i] if names else f"{current.name}（{_ordinal(i)}）",
+            "households": None,
+            "population": None,
+        }
+        repo.insert_grid(
+            session,
+            code=new_code,
+            district_adcode=current.district_adcode,
+            level=current.level,
+            kind=current.kind,
+            parent_id=locked.parent_id,
+            fields=fields,
+            geom=piece,
+            area_m2=area_m2(piece),
+            actor=actor,
+            reason=reason or f"split of {code}",
+            valid_from=at,
+        )
+        created.append(repo.get_current(session, new_code))
+    repo.retire_grid(session, locked, at=at)
+    return _finish("split", [current], created, actor=actor, at=at, session=session)
+
+
+def merge_grids(
+    session: Session,
+    codes: Sequence[str],
+    *,
+    if_match: str | None,
+    actor: str,
+    reason: str | None = None,
+    name: str | None = None,
+    tolerance_m: float = 0.5,
+    reach: Sequence[str] | None = None,
+) -> RestructureResult:
+    """Merge adjacent sibling grids into one new grid (new code); retire them.
+
+    ``if_match`` must name the current version of every grid (``"a-v1", "b-v3"``).
+    """
+    unique = sorted(set(codes))
+    if len(unique) < 2:
+        raise InvalidInputError("A merge needs two or more different grid codes.", rule="codes")
+    require_if_match(if_match, unique)
+    first = repo.get_current(session, unique[0], reach=reach)
+    repo.lock_family(session, district_adcode=first.district_adcode, parent_code=first.parent)
+    lockeds = [repo.lock_grid(session, c, reach=reach, family=False) for c in unique]
+    for locked in lockeds:
+        if locked.retired_at is not None:
+            raise ConflictError(f"Grid {locked.code} is retired.", code=locked.code)
+        check_if_match(if_match, locked)
+    records = [repo.get_current(session, c) for c in unique]
+    for r in records:
+        if (r.parent, r.level, r.kind) != (first.parent, first.level, first.kind):
+            raise InvalidInputError(
+                f"Only siblings merge: {r.code} (parent {r.parent}, level {r.level}, {r.kind}) "
+                f"and {first.code} (parent {first.parent}, level {first.level}, {first.kind}) "
+                "are not.",
+                rule="not_siblings",
+            )
+    if first.level == 1:
+        raise InvalidInputError(
+            "Level-1 grids are communities/villages with statistical codes: merge them by "
+            "creating the new community (POST /grids) and retiring the old ones.",
+            rule="level",
+        )
+    for locked in lockeds:
+        _refuse_with_children(session, locked, "merge")
+    _check_adjacent(records, tolerance_m)
+    merged = as_multipolygon(shapely.union_all([r.geom for r in records]))
+    check_polygonal(merged)
+    at = repo.now(session)
+    new_code = repo.next_child_code(
+        session, first.parent or "", dedicated=first.kind == "dedicated"
+    )
+    households = [r.households for r in records]
+    population = [r.population for r in records]
+    estates = {r.estate_type for r in records}
+    fields = _fields_of(first) | {
+        "name": name or first.name,
+        "households": sum(h for h in households if h is not None)
+        if None not in households
+        else None,
+        "population": sum(p for p in population if p is not None)
+        if None not in population
+        else None,
+        "estate_type": estates.pop() if len(estates) == 1 else None,
+        "attributes": {"merged_from": unique},
+    }
+    repo.insert_grid(
+        session,
+        code=new_code,
+        district_adcode=first.district_adcode,
+        level=first.level,
+        kind=first.kind,
+        parent_id=lockeds[0].parent_id,
+        fields=fields,
+        geom=merged,
+        area_m2=area_m2(merged),
+        actor=actor,
+        reason=reason or f"merge of {', '.join(unique)}",
+        valid_from=at,
+    )
+    for locked in lockeds:
+        repo.retire_grid(session, locked, at=at)
+    created = [repo.get_current(session, new_code)]
+    return _finish("merge", records, created, actor=actor, at=at, session=session)
+
+
+def _check_adjacent(records: Sequence[GridRecord], tolerance_m: float) -> None:
+    """Every grid must be linked to the others through shared edges (up to the tolerance)."""
+    proj = metric_projector(records[0].geom)
+    metric = [proj.to_metric(r.geom) for r in records]
+    linked = {0}
+    frontier = [0]
+    while frontier:
+        i = frontier.pop()
+        for j in range(len(records)):
+            if j not in linked and metric[i].distance(metric[j]) <= tolerance_m:
+                # a corner touch is not adjacency: they must share an edge
+                shared = metric[i].buffer(tolerance_m).intersection(metric[j].buffer(tolerance_m))
+                if shared.area > tolerance_m * tolerance_m * 8:
+                    linked.add(j)
+                    frontier.append(j)
+    apart = [records[j] for j in range(len(records)) if j not in linked]
+    if apart:
+        where = list(apart[0].geom.representative_point().coords[0])
+        raise geometry_problem(
+            f"Only adjacent grids merge: {', '.join(r.code for r in apart)} share no edge with "
+            f"{records[0].code} and the others.",
+            "not_adjacent",
+            where,
+            apart=[r.code for r in apart],
+        )
+
+
+def _finish(
+    operation: str,
+    old: Sequence[GridRecord],
+    created: list[GridRecord],
+    *,
+    actor: str,
+    at: Any,
+    session: Session,
+) -> RestructureResult:
+    retagged = _retag_issues(session, old, created, actor=actor, at=at, operation=operation)
+    return RestructureResult(
+        operation=operation,
+        retired=[r.code for r in old],
+        created=created,
+        area_before_m2=sum(r.area_m2 for r in old),
+        area_after_m2=sum(r.area_m2 for r in created),
+        retagged=retagged,
+        staff_decisions=_staff_decisions(session, old, created),
+    )
+
+
+_OPEN_ISSUES_ON_OLD = text(
+    """
+    WITH candidate AS (
+        SELECT issue_id AS id FROM issue_grids WHERE grid_id = ANY(:old)
+        UNION
+        SELECT id FROM issues WHERE grid_id = ANY(:old)
+    )
+    SELECT i.id, i.grid_id, i.status,
+           COALESCE(og.code, (SELECT g2.code FROM issue_grids ig2 JOIN grids g2
+                              ON g2.id = ig2.grid_id
+                              WHERE ig2.issue_id = i.id AND ig2.grid_id = ANY(:old)
+                              ORDER BY g2.code LIMIT 1)) AS old_code,
+           t.id AS new_id, t.code AS new_code, t.current_version AS new_version
+    FROM candidate c
+    JOIN issues i ON i.id = c.id
+    LEFT JOIN grids og ON og.id = i.grid_id AND og.id = ANY(:old)
+    CROSS JOIN LATERAL (
+        SELECT g.id, g.code, g.current_version FROM grids g
+        JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
+        WHERE g.id = ANY(:new)
+        ORDER BY ST_Distance(v.geom, i.geom), g.code LIMIT 1
+    ) t
+    WHERE i.status <> ALL(:closed)
+    ORDER BY i.id
+    """
+)
+
+
+def _retag_issues(
+    session: Session,
+    old: Sequence[GridRecord],
+    created: Sequence[GridRecord],
+    *,
+    actor: str,
+    at: Any,
+    operation: str,
+) -> list[dict[str, Any]]:
+    """Move open issues of the old grids to the new grid at their point, with a ``retag``
+    event each. Closed issues keep the grid they were handled in: that is their history."""
+    old_ids = [r.grid_id for r in old]
+    rows = session.execute(
+        _OPEN_ISSUES_ON_OLD,
+        {
+            "old": old_ids,
+            "new": [r.grid_id for r in created],
+            "closed": list(CLOSED_ISSUE_STATUSES),
+        },
+    ).all()
+    if not rows:
+        return []
+    params = [
+        {
+            "issue": r.id,
+            "new": r.new_id,
+            "ver": r.new_version,
+            "old": old_ids,
+            "moved": r.grid_id in old_ids,
+            "at": at,
+            "actor": actor,
+            "status": r.status,
+            "note": f"grid {r.old_code} → {r.new_code} ({operation} of "
+            f"{', '.join(g.code for g in old)})",
+            "data": {"from": r.old_code, "to": r.new_code, "operation": operation},
+        }
+        for r in rows
+    ]
+    session.execute(
+        text("DELETE FROM issue_grids WHERE issue_id = :issue AND grid_id = ANY(:old)"), params
+    )
+    session.execute(
+        text(
+            "INSERT INTO issue_grids (issue_id, grid_id, grid_version) VALUES (:issue, :new, :ver) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            "UPDATE issues SET grid_id = :new, grid_version = :ver, updated_at = :at, "
+            "row_version = row_version + 1 WHERE id = :issue AND :moved"
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            "INSERT INTO issue_events (issue_id, at, actor, kind, from_status, to_status, note, "
+            "data) VALUES (:issue, :at, :actor, 'retag', :status, :status, :note, :data)"
+        ).bindparams(bindparam("data", type_=JSONB)),
+        params,
+    )
+    return [{"issue": p["issue"], **p["data"]} for p in params]
+
+
+_POSTS_ON = text(
+    """
+    SELECT g.code, a.post, s.id AS staff_id, s.name, s.role
+    FROM grid_assignments a JOIN staff s ON s.id = a.staff_id JOIN grids g ON g.id = a.grid_id
+    WHERE a.grid_id = ANY(:ids) AND a.valid_to IS NULL
+    ORDER BY g.code, a.post NULLS LAST, s.id
+    """
+)
+
+
+def _staff_decisions(
+    session: Session, old: Sequence[GridRecord], created: Sequence[GridRecord]
+) -> list[dict[str, Any]]:
+    """Per new grid: its empty posts and who held them on the old grids it came from."""
+    rows = session.execute(_POSTS_ON, {"ids": [r.grid_id for r in old]}).all()
+    decisions = []
+    for new in created:
+        messages = []
+        former = []
+        for post in ("A", "B"):
+            holders = [row for row in rows if row.post == post]
+            if not holders:
+                messages.append(f"grid {new.code} has no {post} post (the old grids had none)")
+            for row in holders:
+                messages.append(
+                    f"grid {new.code} has no {post} post: former {post} of {row.code} was "
+                    f"{row.name} (staff {row.staff_id})"
+                )
+        for row in rows:
+            former.append(
+                {
+                    "grid": row.code,
+                    "post": row.post,
+                    "staff_id": row.staff_id,
+                    "name": row.name,
+                    "role": row.role,
+                }
+            )
+        decisions.append(
+            {
+                "grid": new.code,
+                "missing_posts": ["A", "B"],
+                "former_staff": former,
+                "messages": messages,
+            }
+        )
+    return decisions
+
+
+# -- gaps ------------------------------------------------------------------------------------
+
+
+def gaps(
+    session: Session,
+    code: str,
+    *,
+    tolerance_m: float = 0.5,
+    reach: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Where the current general children of ``code`` leave holes in it, and where they
+    overlap one another, as a GeoJSON FeatureCollection with areas in m².
+
+    Pieces thinner than the tolerance (the floating-point seams of shared edges) are left out.
+    """
+    grid = repo.get_current(session, code, reach=reach)
+    kids = repo.children(session, code, kind="general")
+    proj = metric_projector(grid.geom)
+
+    def substantial(geom: BaseGeometry) -> list[MultiPolygon]:
+        parts = as_multipolygon(geom).geoms if not geom.is_empty else []
+        return [
+            as_multipolygon(p) for p in parts if not proj.to_metric(p).buffer(-tolerance_m).is_empty
+        ]
+
+    features: list[dict[str, Any]] = []
+    if kids:
+        covered = shapely.union_all([k.geom for k in kids])
+        for piece in substantial(shapely.difference(grid.geom, covered)):
+            features.append(_piece("gap", piece, [], proj))
+        tree = shapely.STRtree([k.geom for k in kids])
+        left, right = tree.query([k.geom for k in kids], predicate="intersects")
+        for i, j in zip(left, right, strict=True):
+            if i < j:
+                a, b = kids[int(i)], kids[int(j)]
+                for piece in substantial(shapely.intersection(a.geom, b.geom)):
+                    features.append(_piece("overlap", piece, [a.code, b.code], proj))
+    gap_area = sum(f["properties"]["area_m2"] for f in features if f["properties"]["kind"] == "gap")
+    overlap_area = sum(
+        f["properties"]["area_m2"] for f in features if f["properties"]["kind"] == "overlap"
+    )
+    return {
+        "type": "FeatureCollection",
+        "grid": code,
+        "children": len(kids),
+        "gap_area_m2": round(gap_area, 2),
+        "overlap_area_m2": round(overlap_area, 2),
+        "tolerance_m": tolerance_m,
+        "numberReturned": len(features),
+        "features": features,
+    }
+
+
+def _piece(kind: str, piece: MultiPolygon, codes: list[str], proj: Any) -> dict[str, Any]:
+    where = piece.representative_point()
+    return {
+        "type": "Feature",
+        "geometry": mapping(piece),
+        "properties": {
+            "kind": kind,
+            "codes": codes,
+            "area_m2": round(area_m2(piece), 2),
+            "location": [round(where.x, 7), round(where.y, 7)],
+        },
+    }
