@@ -146,3 +146,14 @@ ensure_database() {
     || die "could not create the PostGIS extension in $db: is postgresql-$(pg_major)-postgis-3 installed?"
   echo "postgresql+psycopg://$DB_ROLE:$DB_PASSWORD@127.0.0.1:$port/$db"
 }
+
+ensure_postgis_template() {
+  # A template database with PostGIS that the CREATEDB role can clone (tests need fresh
+  # databases; only a superuser may install PostGIS in them).
+  local name="${1:-geogrid_template_postgis}"
+  if [ "$(superuser_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$name'")" != 1 ]; then
+    superuser_psql -d postgres -c "CREATE DATABASE $name OWNER $DB_ROLE ENCODING 'UTF8' TEMPLATE template0"
+    superuser_psql -d "$name" -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis" >&2
+    superuser_psql -d postgres -c "ALTER DATABASE $name IS_TEMPLATE true"
+  fi
+}

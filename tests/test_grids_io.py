@@ -2,10 +2,11 @@
 trip of the whole demo district through every format into an empty database.
 
 The round trip needs a database of its own, with PostGIS, which only a superuser can install
-(PostgreSQL 15 does not trust the extension). The fixture connects as ``postgres`` to the
-host of the test database (trust authentication, as scripts/test sets the cluster up), or to
-``GEOGRID_TEST_SUPERUSER_URL``; it creates ``<test db>_rt``, owned by ``geogrid``, and drops
-it afterwards. An unreachable superuser is a failure, not a skip.
+(PostgreSQL 15 does not trust the extension). scripts/test therefore prepares a template
+database with PostGIS (``geogrid_template_postgis``, flagged IS_TEMPLATE) that the test role,
+which has CREATEDB, clones into ``<test db>_rt``; without the template the fixture falls back to
+a superuser (``GEOGRID_TEST_SUPERUSER_URL``, or ``postgres`` on the test host). The database is
+dropped afterwards. Neither being available is a failure, not a skip.
 """
 
 from __future__ import annotations
@@ -280,13 +281,9 @@ def _superuser_url(test_url: str) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def empty_settings(settings: Settings, engine: Engine) -> Iterator[Settings]:
-    """A fresh migrated database with PostGIS and no data, dropped afterwards."""
-    from geogrid.storage.migrate import upgrade
-
+def _create_with_superuser(settings: Settings, name: str) -> Engine:
+    """Create ``name`` with PostGIS as a superuser; the engine it returns can drop it again."""
     test_url = make_url(settings.database_url)
-    name = f"{test_url.database}_rt"
     admin_url = _superuser_url(settings.database_url)
     try:
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -297,8 +294,8 @@ def empty_settings(settings: Settings, engine: Engine) -> Iterator[Settings]:
             )
     except Exception as exc:
         pytest.fail(
-            f"the round-trip test needs a PostgreSQL superuser to create a PostGIS database "
-            f"({admin_url!r}: {exc}). Set GEOGRID_TEST_SUPERUSER_URL.",
+            f"the round-trip test needs the PostGIS template database (scripts/test makes it) or "
+            f"a PostgreSQL superuser ({admin_url!r}: {exc}). Set GEOGRID_TEST_SUPERUSER_URL.",
             pytrace=False,
         )
     fresh_admin = create_engine(
@@ -308,6 +305,28 @@ def empty_settings(settings: Settings, engine: Engine) -> Iterator[Settings]:
     with fresh_admin.connect() as conn:
         conn.execute(text("CREATE EXTENSION postgis"))
     fresh_admin.dispose()
+    return admin
+
+
+@pytest.fixture(scope="module")
+def empty_settings(settings: Settings, engine: Engine) -> Iterator[Settings]:
+    """A fresh migrated database with PostGIS and no data, dropped afterwards."""
+    from geogrid.storage.migrate import upgrade
+
+    test_url = make_url(settings.database_url)
+    name = f"{test_url.database}_rt"
+    template = os.environ.get("GEOGRID_TEST_POSTGIS_TEMPLATE", "geogrid_template_postgis")
+    admin = create_engine(
+        test_url.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    except Exception:
+        admin.dispose()
+        admin = _create_with_superuser(settings, name)
     fresh = Settings(database_url=test_url.set(database=name).render_as_string(hide_password=False))
     upgrade(fresh)
     try:
