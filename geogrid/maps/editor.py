@@ -106,7 +106,7 @@ _PAGE = """<!DOCTYPE html>
   <label for="parent-search">上级网格</label>
   <input id="parent-search" type="search" placeholder="按编码或名称搜索" autocomplete="off">
   <select id="parent" size="8" aria-label="上级网格"></select>
-  <p id="parent-info" class="muted">请选择上级网格</p>
+  <p id="parent-info" class="muted">请选择上级网格，或在地图上点击社区/村</p>
   <div class="buttons">
     <button id="draw" type="button" disabled>绘制新网格</button>
     <button id="cancel" type="button" disabled>取消</button>

@@ -94,6 +94,26 @@
     }
   }
 
+  // The level-1 grids as context until a parent is chosen: the office sees the whole district
+  // at once, and a click on a community picks it as the parent.
+  const STYLE_CONTEXT = { color: "#7a7a7a", weight: 1, fillColor: "#cfd8dc", fillOpacity: 0.25 };
+  const context = L.featureGroup().addTo(map);
+
+  async function loadContext() {
+    const result = await api("GET", "/grids?level=1&kind=general&limit=1000");
+    if (!result.ok) return;
+    L.geoJSON(result.data, {
+      style: STYLE_CONTEXT,
+      pmIgnore: true,
+      onEachFeature: (feature, layer) => {
+        layer.bindTooltip(feature.properties.name + "（" + feature.properties.code + "）");
+        layer.on("click", () => {
+          if (!editor.parent) selectParent(feature.properties.code);
+        });
+      },
+    }).addTo(context);
+  }
+
   async function loadParents() {
     const result = await api("GET", "/editor/parents?district=" + encodeURIComponent(config.district));
     if (!result.ok) {
@@ -133,6 +153,7 @@
       return;
     }
     if (editor.parent) map.removeLayer(editor.parent.layer);
+    map.removeLayer(context);
     editor.children.clearLayers();
     // Not pmIgnore: the parent's edge is something to snap to.
     const layer = L.geoJSON(parent.data, { style: STYLE_PARENT, interactive: false });
@@ -352,4 +373,5 @@
   });
 
   loadParents();
+  loadContext();
 })();
