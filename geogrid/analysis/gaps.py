@@ -1,0 +1,369 @@
+"""Coverage gaps: where the grid system leaves territory, people or duties uncovered.
+
+Six kinds, each a list of rows with the grid code a district office acts on:
+
+``uncovered``
+    territory inside a parent that none of its child grids covers (the district for level 1,
+    a grid for its children), with its area in m² measured on the ellipsoid after densifying
+    the edges (stored edges are straight in lon/lat);
+``overlap``
+    area claimed by two sibling general grids (dedicated grids may overlap by design);
+``no_a_post`` / ``no_b_post`` / ``a_away_no_b``
+    A/B posts (AB岗) missing, or A away with nobody on duty as B;
+``over_norm``
+    households per worker above the norm (default 300), level 2 and 3 general grids;
+``inactive``
+    no issue reported and no workflow event in the last N days (default 30): there is no
+    visits table, so recorded issues and their events are the trace of a worker's rounds;
+``dedicated_unstaffed``
+    a dedicated grid with no dedicated-grid worker.
+
+Slivers below ``min_area_m2`` (default 1 m²) are floating-point noise of clipped boundaries,
+not gaps, and are left out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geogrid.analysis.layers import GridRecord, current_grids
+from geogrid.errors import InvalidInputError
+
+__all__ = ["GAP_KINDS", "CoverageGaps", "GapRow", "coverage_gaps"]
+
+GAP_KINDS = (
+    "uncovered",
+    "overlap",
+    "no_a_post",
+    "no_b_post",
+    "a_away_no_b",
+    "over_norm",
+    "inactive",
+    "dedicated_unstaffed",
+)
+GAP_LABELS = {
+    "uncovered": "无网格覆盖区域",
+    "overlap": "同级网格重叠",
+    "no_a_post": "缺A岗",
+    "no_b_post": "缺B岗",
+    "a_away_no_b": "A岗外出且无B岗在岗",
+    "over_norm": "户数/网格员超标",
+    "inactive": "近期无走访记录",
+    "dedicated_unstaffed": "专属网格无专属网格员",
+}
+DEFAULT_HOUSEHOLDS_NORM = 300
+DEFAULT_INACTIVE_DAYS = 30
+SEGMENT_DEG = 0.0001
+
+_CURRENT = """
+cur AS (
+    SELECT g.id, g.code, g.level, g.kind, g.parent_id, v.name, v.households, v.geom
+    FROM grids g JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
+    WHERE g.district_adcode = :adcode AND g.retired_at IS NULL
+)"""
+
+_UNCOVERED = f"""
+WITH {_CURRENT},
+parents AS (
+    SELECT NULL::int AS id, code, 0 AS level, geom FROM admin_areas
+    WHERE code = :adcode AND level = 'district'
+    UNION ALL
+    SELECT p.id, p.code, p.level, p.geom FROM cur p
+    WHERE p.kind = 'general'
+      AND EXISTS (SELECT 1 FROM cur c WHERE c.parent_id = p.id AND c.kind = 'general')
+),
+diff AS (
+    SELECT p.code AS parent_code, p.level + 1 AS level,
+           ST_Difference(p.geom, (
+               SELECT ST_Union(c.geom) FROM cur c
+               WHERE c.kind = 'general'
+                 AND ((p.id IS NULL AND c.level = 1) OR c.parent_id = p.id)
+           )) AS geom
+    FROM parents p
+),
+parts AS (
+    SELECT parent_code, level, (ST_Dump(ST_CollectionExtract(geom, 3))).geom AS geom
+    FROM diff WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom)
+),
+measured AS (
+    SELECT parent_code, level, geom,
+           ST_Area(ST_Segmentize(geom, {SEGMENT_DEG})::geography) AS area_m2
+    FROM parts
+)
+SELECT m.parent_code, m.level, m.area_m2, ST_AsGeoJSON(m.geom, 7),
+       ARRAY(SELECT c.code FROM cur c
+             WHERE c.kind = 'general' AND c.level = m.level
+               AND ST_DWithin(c.geom, m.geom, 1e-7) ORDER BY c.code) AS near
+FROM measured m WHERE m.area_m2 >= :min_area ORDER BY m.parent_code, m.area_m2 DESC
+"""
+
+_OVERLAPS = f"""
+WITH {_CURRENT},
+pairs AS (
+    SELECT a.code AS a_code, b.code AS b_code, a.level,
+           ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS geom
+    FROM cur a JOIN cur b
+      ON a.level = b.level AND a.code < b.code AND a.geom && b.geom
+     AND a.parent_id IS NOT DISTINCT FROM b.parent_id
+    WHERE a.kind = 'general' AND b.kind = 'general' AND ST_Relate(a.geom, b.geom, '2********')
+)
+SELECT a_code, b_code, level, area_m2, ST_AsGeoJSON(geom, 7) FROM (
+    SELECT *, ST_Area(ST_Segmentize(geom, {SEGMENT_DEG})::geography) AS area_m2 FROM pairs
+) p WHERE area_m2 >= :min_area ORDER BY a_code, b_code
+"""
+
+_POSTS = f"""
+WITH {_CURRENT},
+posts AS (
+    SELECT a.grid_id, a.post, s.name, s.phone, s.availability
+    FROM grid_assignments a JOIN staff s ON s.id = a.staff_id AND s.active
+    WHERE a.valid_to IS NULL AND a.post IS NOT NULL
+)
+SELECT g.code, g.name, g.level, g.kind,
+       pa.name, pa.availability, pb.name, pb.availability
+FROM cur g
+LEFT JOIN posts pa ON pa.grid_id = g.id AND pa.post = 'A'
+LEFT JOIN posts pb ON pb.grid_id = g.id AND pb.post = 'B'
+WHERE pa.grid_id IS NULL OR pb.grid_id IS NULL
+   OR (pa.availability = 'away' AND pb.availability <> 'on_duty')
+ORDER BY g.code
+"""
+
+_WORKLOAD = f"""
+WITH {_CURRENT},
+workers AS (
+    SELECT a.grid_id, count(DISTINCT a.staff_id) AS n
+    FROM grid_assignments a JOIN staff s ON s.id = a.staff_id AND s.active
+    WHERE a.valid_to IS NULL
+      AND (a.post = 'A' OR (a.post IS NULL AND s.role IN ('grid_worker', 'auxiliary')))
+    GROUP BY a.grid_id
+)
+SELECT g.code, g.name, g.level, g.households, coalesce(w.n, 0)
+FROM cur g LEFT JOIN workers w ON w.grid_id = g.id
+WHERE g.kind = 'general' AND g.level >= 2 AND g.households IS NOT NULL
+  AND g.households > :norm * coalesce(w.n, 0)
+ORDER BY g.code
+"""
+
+_INACTIVE = f"""
+WITH {_CURRENT},
+active AS (
+    SELECT ig.grid_id FROM issue_grids ig JOIN issues i ON i.id = ig.issue_id
+    WHERE i.reported_at >= :since
+    UNION
+    SELECT ig.grid_id FROM issue_events e JOIN issue_grids ig ON ig.issue_id = e.issue_id
+    WHERE e.at >= :since
+),
+last_seen AS (
+    SELECT ig.grid_id, max(i.reported_at) AS at
+    FROM issue_grids ig JOIN issues i ON i.id = ig.issue_id GROUP BY ig.grid_id
+)
+SELECT g.code, g.name, g.level, g.kind, l.at
+FROM cur g LEFT JOIN last_seen l ON l.grid_id = g.id
+WHERE g.id NOT IN (SELECT grid_id FROM active)
+ORDER BY g.code
+"""
+
+_DEDICATED = f"""
+WITH {_CURRENT}
+SELECT g.code, g.name, g.level, g.kind FROM cur g
+WHERE g.kind = 'dedicated' AND NOT EXISTS (
+    SELECT 1 FROM grid_assignments a JOIN staff s ON s.id = a.staff_id
+    WHERE a.grid_id = g.id AND a.valid_to IS NULL AND s.active AND s.role = 'dedicated_worker'
+)
+ORDER BY g.code
+"""
+
+
+@dataclass
+class GapRow:
+    """One gap: its ``kind``, the grid ``code`` it concerns (for ``uncovered``: the parent whose
+    children leave it; for ``overlap``: the first of the pair) and details."""
+
+    kind: str
+    code: str
+    name: str | None
+    level: int
+    detail: str
+    area_m2: float | None = None
+    geometry: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "label": GAP_LABELS[self.kind],
+            "code": self.code,
+            "name": self.name,
+            "level": self.level,
+            "detail": self.detail,
+            "area_m2": None if self.area_m2 is None else round(self.area_m2, 2),
+            **self.extra,
+        }
+
+
+@dataclass
+class CoverageGaps:
+    rows: list[GapRow]
+    households_norm: int
+    inactive_days: int
+    min_area_m2: float
+
+    def by_kind(self, kind: str) -> list[GapRow]:
+        return [r for r in self.rows if r.kind == kind]
+
+    def totals(self) -> dict[str, Any]:
+        out: dict[str, Any] = {kind: len(self.by_kind(kind)) for kind in GAP_KINDS}
+        out["uncovered_area_m2"] = round(sum(r.area_m2 or 0 for r in self.by_kind("uncovered")), 2)
+        out["overlap_area_m2"] = round(sum(r.area_m2 or 0 for r in self.by_kind("overlap")), 2)
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        features = [
+            {"type": "Feature", "properties": r.as_dict(), "geometry": r.geometry}
+            for r in self.rows
+        ]
+        return {
+            "type": "FeatureCollection",
+            "features": features,
+            "properties": {
+                "totals": self.totals(),
+                "households_norm": self.households_norm,
+                "inactive_days": self.inactive_days,
+                "min_area_m2": self.min_area_m2,
+                "labels": GAP_LABELS,
+            },
+        }
+
+
+def _posts_problem(
+    a: str | None, a_avail: str | None, b: str | None, b_avail: str | None
+) -> list[tuple[str, str]]:
+    out = []
+    if a is None:
+        out.append(("no_a_post", "没有A岗"))
+    if b is None:
+        out.append(("no_b_post", "没有B岗"))
+    if a is not None and a_avail == "away" and (b is None or b_avail != "on_duty"):
+        out.append(
+            ("a_away_no_b", f"A岗 {a} 外出, " + ("无B岗" if b is None else f"B岗 {b} 也不在岗"))
+        )
+    return out
+
+
+def coverage_gaps(
+    session: Session,
+    *,
+    district_adcode: str,
+    households_norm: int = DEFAULT_HOUSEHOLDS_NORM,
+    inactive_days: int = DEFAULT_INACTIVE_DAYS,
+    min_area_m2: float = 1.0,
+    now: datetime | None = None,
+) -> CoverageGaps:
+    """Every coverage gap of the district's current grids (see the module docstring)."""
+    if households_norm <= 0:
+        raise InvalidInputError(f"households norm must be positive, got {households_norm}")
+    if inactive_days <= 0:
+        raise InvalidInputError(f"inactive days must be positive, got {inactive_days}")
+    params = {"adcode": district_adcode}
+    rows: list[GapRow] = []
+    for parent, level, area, geometry, near in session.execute(
+        text(_UNCOVERED), {**params, "min_area": min_area_m2}
+    ):
+        rows.append(
+            GapRow(
+                "uncovered",
+                parent,
+                None,
+                level,
+                f"{area:,.0f} m² 不在任何{level}级网格内",
+                area_m2=float(area),
+                geometry=json.loads(geometry),
+                extra={"parent_code": parent, "near_codes": list(near)},
+            )
+        )
+    for a, b, level, area, geometry in session.execute(
+        text(_OVERLAPS), {**params, "min_area": min_area_m2}
+    ):
+        rows.append(
+            GapRow(
+                "overlap",
+                a,
+                None,
+                level,
+                f"{a} 与 {b} 重叠 {area:,.0f} m²",
+                area_m2=float(area),
+                geometry=json.loads(geometry),
+                extra={"codes": [a, b]},
+            )
+        )
+    display: dict[str, GridRecord] = {
+        g.code: g
+        for g in current_grids(
+            session, district_adcode=district_adcode, kinds=("general", "dedicated")
+        )
+    }
+
+    def grid_row(kind: str, code: str, name: str, level: int, detail: str, **extra: Any) -> GapRow:
+        record = display.get(code)
+        return GapRow(
+            kind,
+            code,
+            name,
+            level,
+            detail,
+            geometry=record.display if record else None,
+            extra=extra,
+        )
+
+    for code, name, level, kind, a, a_avail, b, b_avail in session.execute(text(_POSTS), params):
+        for problem, detail in _posts_problem(a, a_avail, b, b_avail):
+            rows.append(grid_row(problem, code, name, level, detail, grid_kind=kind))
+    for code, name, level, households, workers in session.execute(
+        text(_WORKLOAD), {**params, "norm": households_norm}
+    ):
+        per = households / workers if workers else None
+        detail = (
+            f"{households} 户, 无网格员"
+            if per is None
+            else f"{households} 户 / {workers} 名网格员 = {per:.0f} 户/人 (标准 {households_norm})"
+        )
+        rows.append(
+            grid_row(
+                "over_norm",
+                code,
+                name,
+                level,
+                detail,
+                households=households,
+                workers=workers,
+                households_per_worker=None if per is None else round(per, 1),
+            )
+        )
+    since = (now or datetime.now(UTC)) - timedelta(days=inactive_days)
+    for code, name, level, kind, last in session.execute(
+        text(_INACTIVE), {**params, "since": since}
+    ):
+        detail = f"{inactive_days} 天内无问题记录或处理" + (
+            f", 最近一次 {last.date().isoformat()}" if last else ", 从无记录"
+        )
+        rows.append(
+            grid_row(
+                "inactive",
+                code,
+                name,
+                level,
+                detail,
+                grid_kind=kind,
+                last_issue_at=last.isoformat() if last else None,
+            )
+        )
+    for code, name, level, _kind in session.execute(text(_DEDICATED), params):
+        rows.append(grid_row("dedicated_unstaffed", code, name, level, "没有专属网格员"))
+    return CoverageGaps(rows, households_norm, inactive_days, min_area_m2)

@@ -1,0 +1,137 @@
+"""Dashboard numbers per grid and per street/town for a period: issues opened, closed, overdue,
+median time to close and satisfaction rate, the figures read out on deliberation day.
+
+Definitions (all over ``[start, end)``):
+
+* ``opened``: issues reported in the period;
+* ``closed``: issues closed in the period;
+* ``overdue``: issues reported in the period that missed their deadline (resolved after it, or
+  still unresolved when it passed before the end of the period or now);
+* ``median_hours_to_close``: median of closed minus reported, over issues closed in the period;
+* ``satisfaction_rate``: satisfied or basically satisfied among the closed issues rated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geogrid.errors import InvalidInputError
+
+__all__ = ["SummaryRow", "issue_summary"]
+
+_UNITS_GRID = """
+SELECT ig.issue_id, g.code, v.name FROM issue_grids ig
+JOIN grids g ON g.id = ig.grid_id AND g.level = :level AND g.kind = 'general'
+JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
+WHERE g.district_adcode = :adcode
+"""
+_UNITS_TOWN = """
+SELECT ig.issue_id, t.code, t.name FROM issue_grids ig
+JOIN grids g ON g.id = ig.grid_id AND g.level = 1 AND g.kind = 'general'
+JOIN admin_areas c ON c.id = g.admin_area_id
+JOIN admin_areas t ON t.id = c.parent_id
+WHERE g.district_adcode = :adcode
+"""
+_SUMMARY = """
+WITH units AS ({units})
+SELECT u.code, min(u.name) AS name,
+  count(*) FILTER (WHERE i.reported_at >= :start AND i.reported_at < :end) AS opened,
+  count(*) FILTER (WHERE i.closed_at >= :start AND i.closed_at < :end) AS closed,
+  count(*) FILTER (
+    WHERE i.reported_at >= :start AND i.reported_at < :end AND i.deadline_at IS NOT NULL
+      AND i.deadline_at < coalesce(i.resolved_at, i.closed_at, least(:end, now()))
+  ) AS overdue,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM i.closed_at - i.reported_at))
+    FILTER (WHERE i.closed_at >= :start AND i.closed_at < :end) / 3600.0 AS median_hours,
+  count(*) FILTER (
+    WHERE i.closed_at >= :start AND i.closed_at < :end
+      AND i.rating IN ('satisfied', 'basically_satisfied')
+  ) AS satisfied,
+  count(*) FILTER (WHERE i.closed_at >= :start AND i.closed_at < :end AND i.rating IS NOT NULL)
+    AS rated
+FROM units u JOIN issues i ON i.id = u.issue_id
+WHERE (i.reported_at >= :start AND i.reported_at < :end)
+   OR (i.closed_at >= :start AND i.closed_at < :end)
+GROUP BY u.code ORDER BY u.code
+"""
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    code: str
+    name: str
+    opened: int
+    closed: int
+    overdue: int
+    median_hours_to_close: float | None
+    satisfaction_rate: float | None
+    satisfied: int
+    rated: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _rows(session: Session, units: str, params: dict[str, Any]) -> list[SummaryRow]:
+    out = []
+    for code, name, opened, closed, overdue, median, satisfied, rated in session.execute(
+        text(_SUMMARY.format(units=units)), params
+    ):
+        out.append(
+            SummaryRow(
+                code=code,
+                name=name,
+                opened=opened,
+                closed=closed,
+                overdue=overdue,
+                median_hours_to_close=None if median is None else round(float(median), 1),
+                satisfaction_rate=round(satisfied / rated, 4) if rated else None,
+                satisfied=satisfied,
+                rated=rated,
+            )
+        )
+    return out
+
+
+def issue_summary(
+    session: Session,
+    *,
+    district_adcode: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    level: int = 2,
+) -> dict[str, Any]:
+    """The dashboard numbers per grid of ``level`` and per street/town, and district totals.
+
+    The period defaults to the 30 days up to now.
+    """
+    if level not in (1, 2, 3):
+        raise InvalidInputError(f"grid level must be 1, 2 or 3, got {level}", value=level)
+    end = end or datetime.now(UTC)
+    start = start or end - timedelta(days=30)
+    if end <= start:
+        raise InvalidInputError("the period is empty: end must be after start")
+    params = {"adcode": district_adcode, "start": start, "end": end, "level": level}
+    grids = _rows(session, _UNITS_GRID, params)
+    towns = _rows(session, _UNITS_TOWN, params)
+    totals = {
+        key: sum(getattr(r, key) for r in towns)
+        for key in ("opened", "closed", "overdue", "satisfied", "rated")
+    }
+    totals["satisfaction_rate"] = (
+        round(totals["satisfied"] / totals["rated"], 4) if totals["rated"] else None
+    )
+    return {
+        "district_adcode": district_adcode,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "level": level,
+        "totals": totals,
+        "towns": [r.as_dict() for r in towns],
+        "grids": [r.as_dict() for r in grids],
+    }

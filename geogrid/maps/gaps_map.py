@@ -1,0 +1,135 @@
+"""The coverage-gaps map (``/maps/gaps``): one layer per kind of gap, a table and totals."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+
+import folium
+from sqlalchemy.orm import Session
+
+from geogrid.analysis.gaps import GAP_KINDS, GAP_LABELS, CoverageGaps, coverage_gaps
+from geogrid.analysis.layers import current_grids, district_name, feature_collection
+from geogrid.maps.basemaps import (
+    add_html,
+    bounds_of,
+    display_crs,
+    escape_properties,
+    new_map,
+    title_box,
+)
+
+__all__ = ["GAP_COLOURS", "gaps_map", "gaps_table"]
+
+GAP_COLOURS = {
+    "uncovered": "#d7191c",
+    "overlap": "#7b3294",
+    "no_a_post": "#e66101",
+    "no_b_post": "#fdb863",
+    "a_away_no_b": "#b35806",
+    "over_norm": "#5e3c99",
+    "inactive": "#4d4d4d",
+    "dedicated_unstaffed": "#008837",
+}
+TABLE_ROWS = 200
+
+
+def gaps_table(gaps: CoverageGaps) -> folium.Element:
+    """Totals per kind and the first rows, in a scrollable panel."""
+    totals = gaps.totals()
+    summary = "".join(
+        f"<tr><td>{GAP_LABELS[k]}</td><td style='text-align:right'>{totals[k]}</td></tr>"
+        for k in GAP_KINDS
+    )
+    detail = "".join(
+        f"<tr><td>{GAP_LABELS[r.kind]}</td><td>{html.escape(r.code)}</td>"
+        f"<td>{html.escape(r.name or '')}</td><td>{html.escape(r.detail)}</td></tr>"
+        for r in gaps.rows[:TABLE_ROWS]
+    )
+    more = (
+        f"<p>… 共 {len(gaps.rows)} 条, 完整列表见 /analysis/gaps</p>"
+        if len(gaps.rows) > TABLE_ROWS
+        else ""
+    )
+    return folium.Element(
+        '<div id="geogrid-gaps-table" style="position:absolute;bottom:20px;left:10px;'
+        "z-index:1000;background:#fff;max-height:40%;width:36em;overflow:auto;padding:6px 10px;"
+        'border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.4 system-ui,sans-serif">'
+        f"<strong>覆盖缺口合计</strong><table id='geogrid-gaps-totals'>{summary}"
+        f"<tr><td>无覆盖面积 (m²)</td><td style='text-align:right'>"
+        f"{totals['uncovered_area_m2']:,.1f}</td></tr></table>"
+        f"<table id='geogrid-gaps-rows'><tr><th>类型</th><th>编码</th><th>名称</th>"
+        f"<th>说明</th></tr>{detail}</table>{more}</div>"
+    )
+
+
+def gaps_map(
+    session: Session,
+    *,
+    district_adcode: str,
+    households_norm: int = 300,
+    inactive_days: int = 30,
+    basemap: str = "blank",
+    tianditu_key: str | None = None,
+    now: datetime | None = None,
+) -> folium.Map:
+    """Every coverage gap of the district, a layer per kind over the level-1 outlines."""
+    gaps = coverage_gaps(
+        session,
+        district_adcode=district_adcode,
+        households_norm=households_norm,
+        inactive_days=inactive_days,
+        now=now,
+    )
+    outline = current_grids(
+        session, district_adcode=district_adcode, levels=[1], tolerance_deg=2e-4
+    )
+    shift = display_crs(basemap)
+    name = district_name(session, district_adcode)
+    m = new_map(
+        bounds_of([g.display for g in outline] or [r.geometry for r in gaps.rows if r.geometry]),
+        basemap=basemap,
+        title=f"{name} 覆盖缺口 / coverage gaps",
+        tianditu_key=tianditu_key,
+    )
+    folium.GeoJson(
+        escape_properties(feature_collection(outline), shift),
+        name="一级网格",
+        style_function=lambda _: {"color": "#777", "weight": 0.8, "fillOpacity": 0},
+        control=False,
+    ).add_to(m)
+    for kind in GAP_KINDS:
+        rows = [r for r in gaps.by_kind(kind) if r.geometry]
+        group = folium.FeatureGroup(
+            name=f"{GAP_LABELS[kind]} ({len(gaps.by_kind(kind))})", show=kind != "inactive"
+        )
+        if rows:
+            colour = GAP_COLOURS[kind]
+            area_kind = kind in ("uncovered", "overlap")
+            folium.GeoJson(
+                escape_properties(
+                    {
+                        "type": "FeatureCollection",
+                        "features": [
+                            {"type": "Feature", "properties": r.as_dict(), "geometry": r.geometry}
+                            for r in rows
+                        ],
+                    },
+                    shift,
+                ),
+                style_function=lambda _, c=colour, a=area_kind: {
+                    "color": c,
+                    "weight": 2 if a else 1.2,
+                    "fillColor": c,
+                    "fillOpacity": 0.6 if a else 0.3,
+                },
+                tooltip=folium.GeoJsonTooltip(
+                    fields=["label", "code", "detail"], aliases=["类型", "编码", "说明"]
+                ),
+            ).add_to(group)
+        group.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    add_html(m, gaps_table(gaps), "geogrid_gaps_table")
+    lines = [f"户数标准 {households_norm} 户/人, 无活动 {inactive_days} 天"]
+    add_html(m, title_box(f"{name} 覆盖缺口", lines), "geogrid_title")
+    return m

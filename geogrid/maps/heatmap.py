@@ -1,0 +1,109 @@
+"""The issue heatmap (``/maps/heatmap``): the filtered issues as heat, and a monthly animation
+over the last 12 months (HeatMapWithTime). Past 50 000 issues the points arrive as weighted
+~100 m cells (:mod:`geogrid.analysis.heatmap`), so a year of a district stays a light page."""
+
+from __future__ import annotations
+
+import folium
+from folium.plugins import HeatMap, HeatMapWithTime
+from sqlalchemy.orm import Session
+
+from geogrid.analysis.filters import IssueFilter
+from geogrid.analysis.heatmap import HeatFrame, heatmap_data
+from geogrid.analysis.layers import current_grids, district_name, feature_collection, require_grids
+from geogrid.maps.basemaps import (
+    DisplayCRS,
+    add_html,
+    bounds_of,
+    display_crs,
+    escape_properties,
+    new_map,
+    title_box,
+)
+
+__all__ = ["issue_heatmap"]
+
+
+def _latlng_weights(frame: HeatFrame, shift: DisplayCRS, scale: float) -> list[list[float]]:
+    """``[lat, lon, weight]`` rows, weights divided by ``scale`` (heat plugins saturate at 1)."""
+    if not frame.points:
+        return []
+    lon, lat = shift.lonlat([p[0] for p in frame.points], [p[1] for p in frame.points])
+    return [
+        [round(float(y), 6), round(float(x), 6), round(min(p[2] / scale, 1.0), 3)]
+        for x, y, p in zip(lon, lat, frame.points, strict=True)
+    ]
+
+
+def _scale(frames: list[HeatFrame]) -> float:
+    """The weight that shows as full heat: the 99th percentile of cell counts, so one very busy
+    cell does not wash out the rest (1 for raw points)."""
+    weights = sorted(p[2] for f in frames for p in f.points)
+    if not weights:
+        return 1.0
+    return max(weights[int(0.99 * (len(weights) - 1))], 1.0)
+
+
+def issue_heatmap(
+    session: Session,
+    *,
+    district_adcode: str,
+    issue_filter: IssueFilter | None = None,
+    basemap: str = "blank",
+    tianditu_key: str | None = None,
+    months: int = 12,
+) -> folium.Map:
+    """Heat of the filtered issues, with the level-1 grid outlines for orientation."""
+    issue_filter = issue_filter or IssueFilter()
+    data = heatmap_data(
+        session, district_adcode=district_adcode, issue_filter=issue_filter, months=months
+    )
+    outline = current_grids(
+        session, district_adcode=district_adcode, levels=[1], tolerance_deg=2e-4
+    )
+    require_grids(outline, district_adcode=district_adcode, what="level-1 grids")
+    shift = display_crs(basemap)
+    name = district_name(session, district_adcode)
+    m = new_map(
+        bounds_of([g.display for g in outline]),
+        basemap=basemap,
+        title=f"{name} 问题热力图 / issue heatmap",
+        tianditu_key=tianditu_key,
+    )
+    folium.GeoJson(
+        escape_properties(feature_collection(outline), shift),
+        name="一级网格",
+        style_function=lambda _: {"color": "#555", "weight": 0.8, "fillOpacity": 0},
+        tooltip=folium.GeoJsonTooltip(fields=["name", "code"], aliases=["网格", "编码"]),
+    ).add_to(m)
+    scale = _scale([data.frame])
+    HeatMap(
+        _latlng_weights(data.frame, shift, scale),
+        name=f"热力图 ({data.frame.issues} 件)",
+        radius=12,
+        blur=15,
+        min_opacity=0.3,
+        max_zoom=15,
+    ).add_to(m)
+    month_scale = _scale(data.months)
+    HeatMapWithTime(
+        [_latlng_weights(f, shift, month_scale) for f in data.months],
+        index=[f"{f.label} ({f.issues} 件)" for f in data.months],
+        name="逐月动画 (近12个月)",
+        radius=12,
+        min_opacity=0.3,
+        max_opacity=0.8,
+        auto_play=False,
+        show=False,
+        overlay=True,
+        use_local_extrema=False,
+        scale_radius=False,
+    ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    lines = [
+        issue_filter.describe(),
+        f"{data.frame.issues} 件问题"
+        + (f", 按约 {data.cell_m:.0f} m 网格汇总" if data.aggregated else ", 逐点显示"),
+    ]
+    add_html(m, title_box(f"{name} 问题热力图", lines), "geogrid_title")
+    return m
