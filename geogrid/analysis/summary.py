@@ -6,7 +6,8 @@ Definitions (all over ``[start, end)``):
 * ``opened``: issues reported in the period;
 * ``closed``: issues closed in the period;
 * ``overdue``: issues reported in the period that missed their deadline (resolved after it, or
-  still unresolved when it passed before the end of the period or now);
+  still unresolved when it passed before the end of the period or now); rejected issues and
+  duplicates are never overdue;
 * ``median_hours_to_close``: median of closed minus reported, over issues closed in the period;
 * ``satisfaction_rate``: satisfied or basically satisfied among the closed issues rated.
 """
@@ -44,6 +45,7 @@ SELECT u.code, min(u.name) AS name,
   count(*) FILTER (WHERE i.closed_at >= :start AND i.closed_at < :end) AS closed,
   count(*) FILTER (
     WHERE i.reported_at >= :start AND i.reported_at < :end AND i.deadline_at IS NOT NULL
+      AND i.status NOT IN ('rejected', 'duplicate')
       AND i.deadline_at < coalesce(i.resolved_at, i.closed_at, least(:end, now()))
   ) AS overdue,
   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM i.closed_at - i.reported_at))
