@@ -137,6 +137,9 @@ class GridPropertiesRead(BaseModel):
     attributes: dict[str, Any]
     changed_by: str | None = None
     change_reason: str | None = None
+    retirement: dict[str, Any] | None = Field(
+        default=None, description="In a history: the retirement that ended this version."
+    )
 
 
 class GridFeatureRead(BaseModel):
@@ -147,9 +150,16 @@ class GridFeatureRead(BaseModel):
 
 
 class RestoreRequest(BaseModel):
+    """Body of POST /grids/{code}/restore."""
+
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, description="The version to bring back as a new version.")
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The version to bring back as a new version (a retired grid: default its "
+        "last version).",
+    )
     reason: str | None = None
 
 

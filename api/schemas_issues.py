@@ -3,6 +3,7 @@ deadlines) are never accepted from a client; reads are plain dicts built by geog
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -10,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "AgendaDecisions",
     "AttributeDefinition",
+    "CalendarDayCreate",
+    "CalendarDaysCreate",
     "CategoryCreate",
     "CategoryUpdate",
     "DepartmentCreate",
@@ -36,6 +39,9 @@ class IssueCreate(BaseModel):
     source: Literal["resident", "grid_round", "hotline", "mini_program"] = "resident"
     reporter_name: str | None = Field(default=None, max_length=100)
     reporter_phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\- ]{3,32}$")
+    reporter_email: str | None = Field(
+        default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
 
     @model_validator(mode="after")
     def _point_or_address(self) -> IssueCreate:
@@ -85,6 +91,10 @@ class CategoryCreate(BaseModel):
     parent_code: str | None = None
     default_level: Level = "grid"
     deadline_hours: int = Field(default=72, gt=0)
+    deadline_working_time: bool = Field(
+        default=True,
+        description="count deadline_hours in working hours (true) or calendar hours (false)",
+    )
     department_code: str | None = None
     description: str | None = None
     attributes: list[AttributeDefinition] = Field(default_factory=list)
@@ -97,6 +107,7 @@ class CategoryUpdate(BaseModel):
     parent_code: str | None = None
     default_level: Level | None = None
     deadline_hours: int | None = Field(default=None, gt=0)
+    deadline_working_time: bool | None = None
     department_code: str | None = None
     description: str | None = None
     active: bool | None = None
@@ -131,3 +142,24 @@ class AgendaDecisions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decisions: list[AgendaDecision] = Field(min_length=1)
+
+
+class CalendarDayCreate(BaseModel):
+    """A holiday (``is_workday`` false) or a make-up working day (调休上班, true)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: dt.date
+    is_workday: bool
+    name: str = Field(min_length=1, max_length=100, description="e.g. 春节, 国庆节调休上班")
+
+
+class CalendarDaysCreate(BaseModel):
+    """Days for one district (``district``) or, without it, the national calendar."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    district: str | None = Field(
+        default=None, pattern=r"^[0-9]{6}$", description="adcode; omit for a national day"
+    )
+    days: list[CalendarDayCreate] = Field(min_length=1, max_length=400)

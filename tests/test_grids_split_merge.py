@@ -111,6 +111,18 @@ def test_split_then_merge_of_a_demo_grid(
         {"c": pieces},
     ).scalar_one()
     assert posts == 0
+    # ... and their assignments on the retired grid ended, each listed with when
+    still = conn.execute(
+        text(
+            "SELECT count(*) FROM grid_assignments a JOIN grids g ON g.id = a.grid_id "
+            "WHERE g.code = :c AND a.valid_to IS NULL"
+        ),
+        {"c": leaf.code},
+    ).scalar_one()
+    assert still == 0
+    former = decisions[pieces[0]]["former_staff"]
+    assert {f["post"] for f in former} >= {"A", "B"}
+    assert all(f["grid"] == leaf.code and f["ended_at"] for f in former)
 
     # open issues moved to the piece containing their point, with a retag event each
     assert split["retagged_issues"] == len(issues)
@@ -248,3 +260,72 @@ def test_split_and_merge_refusals(grids_client: tuple[TestClient, Connection], l
         headers={"If-Match": etag(client, leaf.code)},
     )
     assert r.status_code == 412 and r.json()["code"] == far
+
+
+def test_split_apportions_households_by_area_as_an_estimate(
+    grids_client: tuple[TestClient, Connection], leaf: Leaf
+) -> None:
+    client, _ = grids_client
+    r = client.patch(
+        f"/grids/{leaf.code}",
+        json={"type": "Feature", "properties": {"households": 1001, "population": 2999}},
+        headers={"If-Match": etag(client, leaf.code)},
+    )
+    assert r.status_code == 200, r.text
+    r = client.post(
+        f"/grids/{leaf.code}/split",
+        json=_cut_line(leaf.geom),
+        headers={"If-Match": etag(client, leaf.code)},
+    )
+    assert r.status_code == 201, r.text
+    pieces = [f["properties"] for f in r.json()["created"]["features"]]
+    assert sum(p["households"] for p in pieces) == 1001
+    assert sum(p["population"] for p in pieces) == 2999
+    whole = sum(p["area_m2"] for p in pieces)
+    for p in pieces:
+        assert abs(p["households"] - 1001 * p["area_m2"] / whole) <= 1
+        assert abs(p["population"] - 2999 * p["area_m2"] / whole) <= 1
+        assert p["attributes"]["households_estimated"] is True
+        assert p["attributes"]["population_estimated"] is True
+        assert leaf.code in p["attributes"]["estimated_from"]
+    # a merge of estimates is an estimate
+    codes = [p["code"] for p in pieces]
+    r = client.post(
+        "/grids/merge",
+        json={"codes": codes},
+        headers={"If-Match": ", ".join(etag(client, c) for c in codes)},
+    )
+    assert r.status_code == 201, r.text
+    merged = r.json()["created"]["features"][0]["properties"]
+    assert (merged["households"], merged["population"]) == (1001, 2999)
+    assert merged["attributes"]["households_estimated"] is True
+    # a counted number replaces the estimate and its flag
+    r = client.patch(
+        f"/grids/{merged['code']}",
+        json={"type": "Feature", "properties": {"households": 990}},
+        headers={"If-Match": etag(client, merged["code"])},
+    )
+    assert r.status_code == 200, r.text
+    attrs = r.json()["properties"]["attributes"]
+    assert "households_estimated" not in attrs and attrs["population_estimated"] is True
+
+
+def test_split_of_a_grid_without_counts_leaves_them_unknown(
+    grids_client: tuple[TestClient, Connection], leaf: Leaf
+) -> None:
+    client, _ = grids_client
+    r = client.patch(
+        f"/grids/{leaf.code}",
+        json={"type": "Feature", "properties": {"households": None, "population": None}},
+        headers={"If-Match": etag(client, leaf.code)},
+    )
+    assert r.status_code == 200, r.text
+    r = client.post(
+        f"/grids/{leaf.code}/split",
+        json=_cut_line(leaf.geom),
+        headers={"If-Match": etag(client, leaf.code)},
+    )
+    assert r.status_code == 201, r.text
+    for p in (f["properties"] for f in r.json()["created"]["features"]):
+        assert p["households"] is None and p["population"] is None
+        assert "households_estimated" not in p["attributes"]

@@ -468,3 +468,81 @@ def test_server_owned_and_unknown_properties(client: TestClient, leaf: Leaf) -> 
 def test_nan_json_is_parsed_not_crashed_on() -> None:
     assert math.isnan(json.loads("[NaN]")[0])  # what the server's JSON parser accepts
     assert np.isinf(json.loads("[Infinity]")[0])
+
+
+# -- dedicated grids: one grid per entity type at a place --------------------------------------
+
+
+def test_same_type_dedicated_overlap_is_refused_other_types_pass() -> None:
+    parent = shapely.box(X0, Y0, X0 + 0.01, Y0 + 0.01)
+    school = shapely.box(X0 + 0.001, Y0 + 0.001, X0 + 0.004, Y0 + 0.004)
+    ctx = GridContext(
+        level=2,
+        kind="dedicated",
+        district_adcode="610503",
+        district=parent,
+        parent_code="610503001001",
+        parent=parent,
+        neighbours=(("610503001001900", school),),
+        dedicated_type="school",
+    )
+    drawn = shapely.MultiPolygon([shapely.box(X0 + 0.003, Y0 + 0.003, X0 + 0.006, Y0 + 0.006)])
+    with pytest.raises(InvalidInputError) as info:
+        check_placement(drawn, ctx)
+    err = info.value
+    assert err.extra["rule"] == "overlaps_same_type"
+    assert "610503001001900" in err.detail and "school" in err.detail
+    assert [o["code"] for o in err.extra["overlaps"]] == ["610503001001900"]
+    # touching along an edge is not overlapping
+    beside = shapely.MultiPolygon([shapely.box(X0 + 0.004, Y0 + 0.001, X0 + 0.006, Y0 + 0.004)])
+    assert check_placement(beside, ctx).area_m2 > 0
+    clipped = check_placement(drawn, ctx, fix="clip")
+    assert clipped.fixes[0]["code"] == "610503001001900"
+    assert shapely.intersection(clipped.geom, school).area < 1e-12  # an edge at most
+
+
+def _school(conn_engine: Engine) -> tuple[str, str, Any]:
+    from sqlalchemy import text
+
+    with conn_engine.connect() as conn:
+        row = conn.execute(
+            text(
+                """SELECT g.code, p.code AS parent, ST_AsBinary(v.geom) AS wkb FROM grids g
+                   JOIN grids p ON p.id = g.parent_id
+                   JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
+                   WHERE g.kind = 'dedicated' AND g.dedicated_type = 'school'
+                     AND g.retired_at IS NULL
+                   ORDER BY g.code LIMIT 1"""
+            )
+        ).one()
+    return row.code, row.parent, shapely.from_wkb(bytes(row.wkb))
+
+
+def test_api_refuses_a_second_school_over_a_school_and_accepts_a_park(
+    client: TestClient, demo: Engine
+) -> None:
+    code, parent, geom = _school(demo)
+    inside = inner_square(geom, 0.5)
+    r = _post(
+        client,
+        feature(inside, name="第二学校", parent=parent, kind="dedicated", dedicated_type="school"),
+    )
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["rule"] == "overlaps_same_type"
+    assert code in problem["detail"] and code in [o["code"] for o in problem["overlaps"]]
+    # a park (another entity type) may hold the school
+    r = _post(
+        client,
+        feature(inside, name="公园", parent=parent, kind="dedicated", dedicated_type="park"),
+    )
+    assert r.status_code == 201, r.text
+    park = r.json()["id"]
+    # ... but it cannot become a school on top of the school
+    r = client.patch(
+        f"/grids/{park}",
+        json={"type": "Feature", "properties": {"dedicated_type": "school"}},
+        headers={"If-Match": f'"{park}-v1"'},
+    )
+    assert r.status_code == 422 and r.json()["rule"] == "overlaps_same_type", r.text
+    assert code in r.json()["detail"]

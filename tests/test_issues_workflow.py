@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from geogrid.issues.calendar import load_calendar
 from geogrid.issues.repository import escalate_overdue
 from geogrid.issues.workflow import TRANSITIONS
 from tests.test_issues_routing import IssuesApi, issues_api, leaf_grid, report
@@ -137,6 +138,10 @@ def test_escalation_by_deadline_then_by_hand(issues_api: IssuesApi) -> None:
     assert issue["handling_level"] == "grid"
     accepted = move(api, iid, "accepted").json()
     deadline = datetime.fromisoformat(accepted["deadline_at"])
+    calendar = load_calendar(api.db, accepted["district_adcode"])  # 72 *working* hours
+    assert deadline == calendar.add_working_hours(
+        datetime.fromisoformat(accepted["accepted_at"]), 72
+    )
 
     before = escalate_overdue(api.db, deadline - timedelta(minutes=1))
     assert iid not in before
@@ -145,9 +150,12 @@ def test_escalation_by_deadline_then_by_hand(issues_api: IssuesApi) -> None:
     api.db.expire_all()
     level = api.db.execute(text("SELECT handling_level FROM issues WHERE id = :i"), {"i": iid})
     assert level.scalar_one() == "community"
-    # the community's clock starts at the escalation: not due again one minute later
-    assert iid not in escalate_overdue(api.db, clock + timedelta(minutes=1))
-    assert iid in escalate_overdue(api.db, clock + timedelta(hours=72, minutes=1))
+    # the community's clock starts at the escalation: a fresh deadline, 72 working hours on
+    community = api.client.get(f"/issues/{iid}").json()
+    community_deadline = datetime.fromisoformat(community["deadline_at"])
+    assert community_deadline == calendar.add_working_hours(clock, 72)
+    assert iid not in escalate_overdue(api.db, community_deadline - timedelta(minutes=1))
+    assert iid in escalate_overdue(api.db, community_deadline + timedelta(minutes=1))
     body = api.client.get(f"/issues/{iid}").json()
     assert body["handling_level"] == "street"
     reasons = [e["data"]["reason"] for e in body["timeline"] if e["kind"] == "escalated"]

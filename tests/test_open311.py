@@ -1,9 +1,14 @@
 """Open311 GeoReport v2: a client that knows only the documented fields can discover the
-endpoint, list services, file a request and read it back; errors come as [{code, description}]."""
+endpoint, list services, file a request and read it back; errors come as [{code, description}].
+The .xml variants answer the same in GeoReport v2 XML; the reporter's e-mail is kept, privately."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from sqlalchemy import text
 
 from tests.test_issues_routing import IssuesApi, issues_api, leaf_grid
 
@@ -126,3 +131,99 @@ def test_category_attributes_are_service_definitions(issues_api: IssuesApi) -> N
     ok = client.post(f"{BASE}/requests.json", data={**form, "attribute[depth]": "high"})
     assert ok.status_code == 201, ok.text
     assert client.get(f"{BASE}/services/0000.json").status_code == 404
+
+
+def test_open311_email_is_kept_privately(issues_api: IssuesApi) -> None:
+    client = issues_api.client
+    grid = leaf_grid(issues_api.db, 42)
+    form = {"service_code": "1201", "lat": str(grid["lat"]), "long": str(grid["lon"])}
+    posted = client.post(f"{BASE}/requests.json", data={**form, "email": "resident@example.org"})
+    assert posted.status_code == 201, posted.text
+    request_id = posted.json()[0]["service_request_id"]
+    stored = issues_api.db.execute(
+        text("SELECT email FROM issue_reporters WHERE issue_id = :i"), {"i": int(request_id)}
+    ).scalar_one()
+    assert stored == "resident@example.org"
+    for url in (f"{BASE}/requests/{request_id}.json", f"/issues/{request_id}"):
+        assert "resident@example.org" not in client.get(url).text
+    bad = client.post(f"{BASE}/requests.json", data={**form, "email": "not an address"})
+    assert bad.status_code == 400 and "email" in bad.json()[0]["description"]
+
+
+def _xml(answer: Any) -> ET.Element:
+    assert answer.headers["content-type"].startswith("text/xml"), answer.headers
+    return ET.fromstring(answer.content)
+
+
+def test_open311_xml_variants(issues_api: IssuesApi) -> None:
+    client = issues_api.client
+    discovery = _xml(client.get(f"{BASE}/discovery.xml"))
+    assert discovery.tag == "discovery"
+    endpoint = discovery.find("endpoints/endpoint")
+    assert endpoint is not None and endpoint.findtext("url", "").endswith(BASE)
+    assert [f.text for f in endpoint.findall("formats/format")] == ["text/xml", "application/json"]
+
+    services = _xml(client.get(f"{BASE}/services.xml"))
+    assert services.tag == "services"
+    codes = [s.findtext("service_code") for s in services.findall("service")]
+    assert codes == [s["service_code"] for s in client.get(f"{BASE}/services.json").json()]
+    assert services.find("service/metadata").text in ("true", "false")  # type: ignore[union-attr]
+
+    made = client.post(
+        "/categories",
+        json={
+            "code": "9921",
+            "name": "路灯不亮",
+            "attributes": [
+                {
+                    "code": "pole",
+                    "datatype": "singlevaluelist",
+                    "required": True,
+                    "description": "灯杆",
+                    "values": [{"key": "p1", "name": "一号杆"}],
+                }
+            ],
+        },
+    )
+    assert made.status_code == 201, made.text
+    definition = _xml(client.get(f"{BASE}/services/9921.xml"))
+    assert definition.tag == "service_definition"
+    attribute = definition.find("attributes/attribute")
+    assert attribute is not None and attribute.findtext("code") == "pole"
+    assert attribute.findtext("required") == "true"
+    assert attribute.findtext("values/value/name") == "一号杆"
+
+    grid = leaf_grid(issues_api.db, 43)
+    posted = client.post(
+        f"{BASE}/requests.xml",
+        data={
+            "service_code": "9921",
+            "lat": str(grid["lat"]),
+            "long": str(grid["lon"]),
+            "description": "路灯不亮",
+            "attribute[pole]": "p1",
+        },
+    )
+    assert posted.status_code == 201, posted.text
+    created = _xml(posted)
+    assert created.tag == "service_requests"
+    request_id = created.findtext("request/service_request_id")
+    token = created.findtext("request/token")
+    assert request_id and token
+
+    one = _xml(client.get(f"{BASE}/requests/{request_id}.xml"))
+    request = one.find("request")
+    assert request is not None and request.findtext("status") == "open"
+    assert request.findtext("service_code") == "9921"
+    assert abs(float(request.findtext("lat", "nan")) - grid["lat"]) < 1e-9
+    assert request.findtext("zipcode") == ""  # None is an empty element
+    listed = _xml(client.get(f"{BASE}/requests.xml", params={"service_request_id": request_id}))
+    assert [r.findtext("service_request_id") for r in listed.findall("request")] == [request_id]
+    by_token = _xml(client.get(f"{BASE}/tokens/{token}.xml"))
+    assert by_token.findtext("request/service_request_id") == request_id
+
+    missing = client.get(f"{BASE}/requests/999999999.xml")
+    assert missing.status_code == 404
+    error = _xml(missing)
+    assert error.tag == "errors" and error.findtext("error/code") == "404"
+    assert client.get(f"{BASE}/services.yaml").status_code == 404

@@ -227,7 +227,14 @@ def update_grid(
     return _geojson(_feature(result.record, result.fixes), headers={"ETag": result.record.etag})
 
 
-@router.delete("/grids/{code}", summary="Retire a grid (history stays; 409 with children)")
+@router.delete(
+    "/grids/{code}",
+    summary="Retire a grid (history stays; 409 with children)",
+    description="Records who retired it and why; moves its open issues by location (to the "
+    "deepest current general grid, or the district queue); ends its staff assignments and "
+    "lists them in `staff_decisions`. The answer is the retired grid's last version as a "
+    "Feature with those as foreign members.",
+)
 def retire_grid(
     session: SessionDep,
     code: Code,
@@ -235,8 +242,8 @@ def retire_grid(
     reason: Reason = None,
     actor: Actor = "anonymous",
 ) -> JSONResponse:
-    record = edits.retire(session, code, if_match=if_match, actor=unquote(actor), reason=reason)
-    return _geojson(_feature(record))
+    result = edits.retire(session, code, if_match=if_match, actor=unquote(actor), reason=reason)
+    return _geojson(_feature(result.record) | result.members())
 
 
 @router.get("/grids/{code}/children", summary="Child grids")
@@ -254,10 +261,24 @@ def grid_ancestors(session: SessionDep, code: Code, at: At = None) -> JSONRespon
 @router.get("/grids/{code}/history", summary="Every version: who, when, why")
 def grid_history(session: SessionDep, code: Code) -> JSONResponse:
     records = repo.history(session, code)
-    return _geojson(feature_collection(records, number_matched=len(records), with_history=True))
+    return _geojson(
+        feature_collection(
+            records,
+            number_matched=len(records),
+            with_history=True,
+            retirements=repo.retirements(session, records[0].grid_id),
+        )
+    )
 
 
-@router.post("/grids/{code}/restore", summary="Bring back an old version as a new version")
+@router.post(
+    "/grids/{code}/restore",
+    summary="Bring back an old version as a new version; un-retire a retired grid",
+    description="On a retired grid (`version` defaults to its last one): brings it back with "
+    "the same code when its boundary still fits the current parent and siblings (422 naming "
+    "the grids in the way; 409 when the parent is retired). If-Match: the ETag of its last "
+    'version, "<code>-v<n>" (see /history).',
+)
 def restore_grid(
     session: SessionDep,
     settings: SettingsDep,

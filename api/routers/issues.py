@@ -1,18 +1,20 @@
-"""Routes for issues: report, read, the workflow, the ledger, categories and departments, and
-the deliberation-day agenda of a grid. Thin: parse, call geogrid.issues, answer."""
+"""Routes for issues: report, read, the workflow, the ledger, photos, categories and
+departments, the working-time calendar, and the deliberation-day agenda of a grid. Thin: parse,
+call geogrid.issues, answer."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from api.deps import SessionDep, SettingsDep
 from api.schemas_issues import (
     AgendaDecisions,
+    CalendarDaysCreate,
     CategoryCreate,
     CategoryUpdate,
     DepartmentCreate,
@@ -21,9 +23,14 @@ from api.schemas_issues import (
     IssueCreate,
     TransitionCreate,
 )
-from geogrid.errors import InvalidInputError
+from geogrid.errors import InvalidInputError, NotFoundError
 from geogrid.issues import agenda as agenda_mod
 from geogrid.issues import catalog
+from geogrid.issues.calendar import (
+    delete_calendar_day,
+    list_calendar_days,
+    upsert_calendar_days,
+)
 from geogrid.issues.ledger import LedgerFilter, ledger_page, ledger_rows, write_csv, write_xlsx
 from geogrid.issues.photos import PhotoSettings, PhotoStore
 from geogrid.issues.repository import (
@@ -127,7 +134,7 @@ def report_issue(
     """Report an issue; it is tagged to its grids and assigned to the on-duty post.
 
     Send an ``Idempotency-Key`` header: a retried report returns the first one (200) instead
-    of creating another.
+    of creating another; the same key with a different report is refused (422).
     """
     now = _now()
     created = create_issue(
@@ -142,6 +149,7 @@ def report_issue(
             source=body.source,
             reporter_name=body.reporter_name,
             reporter_phone=body.reporter_phone,
+            reporter_email=body.reporter_email,
             idempotency_key=idempotency_key,
             district_adcode=settings.district_adcode,
         ),
@@ -259,6 +267,81 @@ def upload_photo(
 ) -> dict[str, Any]:
     content = file.file.read(store.max_bytes + 1)
     return store.save(session, issue_id, content, actor=actor)
+
+
+@router.get("/issues/{issue_id}/photos")
+def list_photos(
+    issue_id: int, session: SessionDep, store: Annotated[PhotoStore, Depends(get_photo_store)]
+) -> list[dict[str, Any]]:
+    """The photos of an issue; stored ones have an ``href``, links a client gave a ``url``."""
+    return store.list_photos(session, issue_id)
+
+
+@router.get(
+    "/issues/{issue_id}/photos/{photo_id}",
+    response_class=FileResponse,
+    responses={200: {"content": {t: {} for t in ("image/jpeg", "image/png", "image/webp")}}},
+)
+def get_photo(
+    issue_id: int,
+    photo_id: int,
+    session: SessionDep,
+    store: Annotated[PhotoStore, Depends(get_photo_store)],
+) -> FileResponse:
+    """The stored photo file, with its content type (checked by magic bytes on upload)."""
+    photo = store.open_photo(session, issue_id, photo_id)
+    # files are named by their SHA-256: the same URL never serves other bytes
+    return FileResponse(
+        photo.path,
+        media_type=photo.content_type,
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )
+
+
+# -- working-time calendar -----------------------------------------------------------------
+
+
+@router.get("/calendar/days")
+def get_calendar_days(
+    session: SessionDep,
+    settings: SettingsDep,
+    date_from: date | None = Query(None, alias="from"),
+    date_to: date | None = Query(None, alias="to"),
+    district: str | None = Query(
+        None, pattern=r"^[0-9]{6}$", description="adcode; default: the served district"
+    ),
+) -> dict[str, Any]:
+    """Holidays and make-up working days: national ones and the district's own (which win).
+
+    Working time is Mon–Fri 08:30–12:00 and 14:30–18:00 China time, except on these days.
+    """
+    adcode = district or settings.district_adcode
+    days = list_calendar_days(session, district_adcode=adcode, date_from=date_from, date_to=date_to)
+    return {"district_adcode": adcode, "days": days}
+
+
+@router.post("/calendar/days")
+def post_calendar_days(body: CalendarDaysCreate, session: SessionDep) -> dict[str, Any]:
+    """Add or replace days (a day posted again is updated): nationally, or for ``district``."""
+    days = upsert_calendar_days(
+        session, [d.model_dump() for d in body.days], district_adcode=body.district
+    )
+    return {"district_adcode": body.district, "days": days}
+
+
+@router.delete("/calendar/days/{day}", status_code=204)
+def remove_calendar_day(
+    day: date,
+    session: SessionDep,
+    district: str | None = Query(
+        None, pattern=r"^[0-9]{6}$", description="adcode; omit for the national day"
+    ),
+) -> Response:
+    """Remove a day entered by mistake: it becomes an ordinary weekday or weekend day again."""
+    if not delete_calendar_day(session, day, district_adcode=district):
+        scope = f"district {district}" if district else "the national calendar"
+        raise NotFoundError(f"{day} is not in {scope}.", date=str(day), district=district)
+    return Response(status_code=204)
 
 
 # -- deliberation day ------------------------------------------------------------------------

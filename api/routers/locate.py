@@ -2,24 +2,38 @@
 (``/addresses/import``).
 
 The in-memory grid index lives on ``app.state.locate_index_cache``, created lazily by the
-:func:`get_locate_cache` dependency (no change to the app factory needed); each request checks
-its revision inside the signboard query, so a boundary edited by any process is seen by the
-very next lookup.
+:func:`get_locate_cache` dependency (no change to the app factory needed).
+
+GET /locate's hot case — ``lon``/``lat`` (``crs``, ``district``) for now, no address, no ``at``
+— is answered by :class:`LiveLocateRoute` before FastAPI resolves the endpoint's dependencies:
+one revision probe (:mod:`geogrid.locate.live`), the in-memory index and a cached rendering of
+the answer; no SQLAlchemy session. The probe starts after the request arrived, so an edit of
+grids or staff committed by any process is seen by the very next lookup. Anything else — other
+parameters, values the endpoint would reject, a point in no grid (the 404 names the nearest
+one), an app whose session dependency is overridden (tests inside one transaction) — goes to
+the declared endpoint :func:`get_locate`, which stays the reference: same
+parameters in OpenAPI, same validation and errors, and byte-identical answers (tests compare).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+import psycopg
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, get_session
 from api.schemas_locate import AddressImportRead, LocateRead
 from geogrid.addresses.match import AddressIndexCache, AddressMatch, match_address
 from geogrid.addresses.registry import import_addresses_csv
@@ -27,9 +41,24 @@ from geogrid.errors import InvalidInputError
 from geogrid.locate.batch import locate_rows, read_rows, write_csv, write_ndjson
 from geogrid.locate.chain import EDGE_RULE, PointLocation, locate_point
 from geogrid.locate.index import IndexCache
+from geogrid.locate.live import LiveLocator
+from geogrid.locate.probe import RevisionProbe, conninfo_from_url
+from geogrid.spatial.crs import CoordinateSystem
 from geogrid.storage.database import session_scope
 
-router = APIRouter(tags=["locate"])
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Close the live locator's probe connections when the app stops."""
+    yield
+    probe: RevisionProbe | None = getattr(app.state, "locate_probe", None)
+    if probe is not None:
+        probe.close()
+
+
+router = APIRouter(tags=["locate"], lifespan=_lifespan)
 
 _STATE_LOCK = threading.Lock()
 
@@ -79,12 +108,103 @@ def _locate_body(location: PointLocation, match: AddressMatch | None) -> dict[st
     return body
 
 
-@router.get(
-    "/locate",
-    response_model=LocateRead,
-    summary="Which grid is this point or address in, and who looks after it",
-    responses={404: {"description": "Outside every grid, or address not matched"}},
-)
+def _json_bytes(content: Any) -> bytes:
+    """What :class:`JSONResponse` sends for ``content`` (same options, same bytes)."""
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def _render_live(location: PointLocation) -> bytes:
+    """The answer without its point: everything after ``{"lon":…,"lat":…,`` (those two
+    fields come first in :func:`_locate_body`, so the assembled bytes are identical)."""
+    body = _locate_body(location, None)
+    del body["lon"], body["lat"]
+    return _json_bytes(body)[1:]
+
+
+def get_live_locator(request: Request) -> LiveLocator[bytes]:
+    """The app's live locator (created on first use, kept on ``app.state``)."""
+    state = request.app.state
+    locator: LiveLocator[bytes] | None = getattr(state, "locate_live", None)
+    if locator is None:
+        index_cache = get_locate_cache(request)
+        with _STATE_LOCK:
+            locator = getattr(state, "locate_live", None)
+            if locator is None:
+                state.locate_probe = RevisionProbe(conninfo_from_url(state.settings.database_url))
+                locator = LiveLocator(
+                    probe=state.locate_probe,
+                    session_factory=state.session_factory,
+                    index_cache=index_cache,
+                    render=_render_live,
+                )
+                state.locate_live = locator
+    return locator
+
+
+_LIVE_PARAMS = frozenset({"lon", "lat", "crs", "district"})
+# Plain decimals only; exponents, "nan", "1_0" and the like go to the declared endpoint.
+_DECIMAL = re.compile(r"[+-]?\d{1,3}(?:\.\d{1,20})?")
+_ADCODE = re.compile(r"\d{6}")
+
+
+def _decimal(value: str | None, limit: float) -> float | None:
+    if value is None or not _DECIMAL.fullmatch(value):
+        return None
+    number = float(value)
+    return number if -limit <= number <= limit else None
+
+
+def live_locate(request: Request) -> bytes | None:
+    """The JSON body of GET /locate for a plain current point lookup, or None when the
+    request is anything else and the declared endpoint must answer it.
+
+    Also None while the app's session is overridden (tests that run every request inside one
+    rolled-back transaction): the probe reads committed data, the request must see that
+    transaction's."""
+    if get_session in request.app.dependency_overrides:
+        return None
+    items = request.query_params.multi_items()
+    params = dict(items)
+    if len(params) != len(items) or not params.keys() <= _LIVE_PARAMS:
+        return None
+    lon = _decimal(params.get("lon"), 180.0)
+    lat = _decimal(params.get("lat"), 90.0)
+    adcode = params.get("district") or request.app.state.settings.district_adcode
+    if lon is None or lat is None or not _ADCODE.fullmatch(adcode):
+        return None
+    try:
+        crs = CoordinateSystem.parse(params.get("crs", "wgs84"))
+    except InvalidInputError:
+        return None  # the declared endpoint answers 422 naming the accepted systems
+    try:
+        found = get_live_locator(request).locate(lon, lat, district_adcode=adcode, crs=crs)
+    except psycopg.OperationalError:
+        log.warning("locate probe failed; answering through the session", exc_info=True)
+        return None
+    if found is None:
+        return None
+    wlon, wlat, rest = found
+    return b'{"lon":%b,"lat":%b,%b' % (repr(wlon).encode(), repr(wlat).encode(), rest)
+
+
+class LiveLocateRoute(APIRoute):
+    """GET /locate with the hot case answered by :func:`live_locate` in the thread pool (as a
+    plain ``def`` endpoint would run), everything else by the declared endpoint."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        declared = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            body = await run_in_threadpool(live_locate, request)
+            if body is None:
+                return await declared(request)
+            return Response(body, media_type="application/json")
+
+        return handler
+
+
 def get_locate(
     session: SessionDep,
     settings: SettingsDep,
@@ -117,6 +237,17 @@ def get_locate(
         )
     location = locate_point(session, lon, lat, district_adcode=adcode, crs=crs, at=at, cache=cache)
     return JSONResponse(_locate_body(location, match))
+
+
+router.add_api_route(
+    "/locate",
+    get_locate,
+    methods=["GET"],
+    response_model=LocateRead,
+    summary="Which grid is this point or address in, and who looks after it",
+    responses={404: {"description": "Outside every grid, or address not matched"}},
+    route_class_override=LiveLocateRoute,
+)
 
 
 @router.post(

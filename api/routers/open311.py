@@ -1,5 +1,6 @@
-"""Open311 GeoReport v2 at /open311/v2 (JSON). Errors in Open311's ``[{code, description}]``
-shape with the right HTTP status, because 311 clients parse that, not problem+json."""
+"""Open311 GeoReport v2 at /open311/v2, in JSON (``.json``) and XML (``.xml``). Errors in
+Open311's ``[{code, description}]`` shape (``<errors><error>`` in XML) with the right HTTP
+status, because 311 clients parse that, not problem+json."""
 
 from __future__ import annotations
 
@@ -10,50 +11,68 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import SessionDep, SettingsDep
 from geogrid.errors import GeogridError
 from geogrid.issues import open311
+from geogrid.issues.open311_xml import render_xml
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 _ATTRIBUTE = re.compile(r"^attribute\[(.+)\]$")
+FORMATS = ("json", "xml")
+XML_MEDIA_TYPE = "text/xml"
 
 
-def _answer(call: Callable[[], Any], status: int = 200) -> JSONResponse:
+def _render(kind: str, fmt: str, payload: Any, status: int) -> Response:
+    encoded = jsonable_encoder(payload)
+    if fmt == "xml":
+        return Response(render_xml(kind, encoded), status, media_type=XML_MEDIA_TYPE)
+    return JSONResponse(encoded, status_code=status)
+
+
+def _answer(kind: str, fmt: str, call: Callable[[], Any], status: int = 200) -> Response:
+    """Run ``call`` and answer its result as document ``kind`` in ``fmt`` (json or xml)."""
+    if fmt not in FORMATS:
+        return _render(
+            "errors", "json", [{"code": 404, "description": "the format is .json or .xml"}], 404
+        )
     try:
-        return JSONResponse(jsonable_encoder(call()), status_code=status)
+        return _render(kind, fmt, call(), status)
     except GeogridError as exc:
-        return JSONResponse([{"code": exc.status, "description": exc.detail}], exc.status)
+        return _render("errors", fmt, [{"code": exc.status, "description": exc.detail}], exc.status)
 
 
-@router.get("/discovery.json")
-def discovery(request: Request) -> JSONResponse:
+@router.get("/discovery.{fmt}")
+def discovery(fmt: str, request: Request) -> Response:
+    base = str(request.url_for("discovery", fmt="json"))[: -len("/discovery.json")]
+    return _answer("discovery", fmt, lambda: open311.discovery(base))
+
+
+@router.get("/services.{fmt}")
+def services(fmt: str, session: SessionDep) -> Response:
+    return _answer("services", fmt, lambda: open311.services(session))
+
+
+@router.get("/services/{service_code}.{fmt}")
+def service_definition(service_code: str, fmt: str, session: SessionDep) -> Response:
     return _answer(
-        lambda: open311.discovery(str(request.url_for("services"))[: -len("/services.json")])
+        "service_definition", fmt, lambda: open311.service_definition(session, service_code)
     )
 
 
-@router.get("/services.json")
-def services(session: SessionDep) -> JSONResponse:
-    return _answer(lambda: open311.services(session))
-
-
-@router.get("/services/{service_code}.json")
-def service_definition(service_code: str, session: SessionDep) -> JSONResponse:
-    return _answer(lambda: open311.service_definition(session, service_code))
-
-
-@router.post("/requests.json")
+@router.post("/requests.{fmt}")
 async def post_request(
-    request: Request, session: SessionDep, settings: SettingsDep
-) -> JSONResponse:
+    fmt: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     attributes = {m[1]: v for k, v in fields.items() if (m := _ATTRIBUTE.match(k)) is not None}
     now = datetime.now(UTC)
     return _answer(
+        "requests",
+        fmt,
         lambda: open311.post_request(
             session, fields, attributes, now=now, default_adcode=settings.district_adcode
         ),
@@ -61,16 +80,19 @@ async def post_request(
     )
 
 
-@router.get("/requests.json")
+@router.get("/requests.{fmt}")
 def list_requests(
+    fmt: str,
     session: SessionDep,
     service_request_id: str | None = None,
     service_code: str | None = None,
     status: str | None = None,
     start_date: str | None = None,
     end_date: str | None = None,
-) -> JSONResponse:
+) -> Response:
     return _answer(
+        "requests",
+        fmt,
         lambda: open311.list_requests(
             session,
             now=datetime.now(UTC),
@@ -79,15 +101,15 @@ def list_requests(
             status=status,
             start_date=start_date,
             end_date=end_date,
-        )
+        ),
     )
 
 
-@router.get("/requests/{request_id}.json")
-def get_request(request_id: str, session: SessionDep) -> JSONResponse:
-    return _answer(lambda: open311.get_request(session, request_id))
+@router.get("/requests/{request_id}.{fmt}")
+def get_request(request_id: str, fmt: str, session: SessionDep) -> Response:
+    return _answer("requests", fmt, lambda: open311.get_request(session, request_id))
 
 
-@router.get("/tokens/{token}.json")
-def token(token: str, session: SessionDep) -> JSONResponse:
-    return _answer(lambda: open311.token_lookup(session, token))
+@router.get("/tokens/{token}.{fmt}")
+def token(token: str, fmt: str, session: SessionDep) -> Response:
+    return _answer("requests", fmt, lambda: open311.token_lookup(session, token))

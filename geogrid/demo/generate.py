@@ -418,17 +418,23 @@ def _dedicated_grids(
     type_p /= type_p.sum()
     sizes = {"school": 180, "hospital": 140, "market": 110, "enterprise": 260, "park": 220}
     per_parent: dict[int, list[tuple[str, MultiPolygon, str]]] = {}
+    placed: dict[str, list[MultiPolygon]] = {}
     for pick in picks:
         parent, _, _ = level1[int(pick)]
         kind = types[int(rng.choice(len(types), p=type_p))]
         size = sizes.get(kind, 150) * rng.uniform(0.7, 1.3)
         inner = parent.geom.buffer(-_metres_to_deg(size, parent.geom.centroid.y)[1])
         host = inner if not inner.is_empty and inner.area > 0 else parent.geom
-        (cx, cy) = random_points_in(host, 1, rng)[0]
-        hx, hy = _metres_to_deg(size / 2, cy)
-        rect = shapely.box(cx - hx, cy - hy * 0.75, cx + hx, cy + hy * 0.75)
-        rect = shapely.affinity.rotate(rect, float(rng.uniform(-40, 40)), origin=(cx, cy))
-        geom = as_multipolygon(shapely.intersection(rect, parent.geom))
+        # Grids of one entity type must not overlap (the validation rule); a few tries find room.
+        for _ in range(50):
+            (cx, cy) = random_points_in(host, 1, rng)[0]
+            hx, hy = _metres_to_deg(size / 2, cy)
+            rect = shapely.box(cx - hx, cy - hy * 0.75, cx + hx, cy + hy * 0.75)
+            rect = shapely.affinity.rotate(rect, float(rng.uniform(-40, 40)), origin=(cx, cy))
+            geom = as_multipolygon(shapely.intersection(rect, parent.geom))
+            if not any(geom.intersects(other) for other in placed.setdefault(kind, [])):
+                break
+        placed[kind].append(geom)
         entity = names.DEDICATED_ENTITIES[kind]
         label = parent.name.removesuffix("社区").removesuffix("村")
         label += entity[int(rng.integers(len(entity)))]

@@ -10,13 +10,17 @@ entity tag, ``"<code>-v<version>"`` (:func:`geogrid.grids.geojson.etag`). Missin
 412 with the current version. The check is made after the grid row is locked (see
 :mod:`geogrid.grids.repository`), so of two edits from the same version exactly one wins.
 
-Split and merge move what hangs on the old grids *by location*: open issues are re-tagged to the
-new grid containing their point, with a ``retag`` event; staff posts are not moved (who works
-where is a human decision) but listed, per new grid, as decisions to make.
+Split, merge and retire move what hangs on the old grids *by location*: open issues are
+re-tagged to the new grid containing their point (retire: the deepest current general grid
+there, or the district queue when none), with a ``retag`` event; staff assignments on the
+retired grids end (who works where next is a human decision) and are listed as decisions to
+make. Who retired a grid, when and why is a ``grid_retirements`` row, shown in the history; a
+retired grid can be brought back (:func:`restore_grid`) when its boundary still fits.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,12 +58,13 @@ from geogrid.grids.validation import (
 )
 from geogrid.spatial.crs import CoordinateSystem
 from geogrid.spatial.partition import as_multipolygon
-from geogrid.storage.models import AdminArea, Grid
+from geogrid.storage.models import AdminArea, Grid, GridAssignment
 
 __all__ = [
     "CLOSED_ISSUE_STATUSES",
     "EditResult",
     "RestructureResult",
+    "RetireResult",
     "check_if_match",
     "create_grid",
     "gaps",
@@ -108,6 +113,27 @@ class RestructureResult:
             "area_before_m2": round(self.area_before_m2, 3),
             "area_after_m2": round(self.area_after_m2, 3),
             "retagged_issues": len(self.retagged),
+            "retags": self.retagged,
+            "staff_decisions": self.staff_decisions,
+        }
+
+
+@dataclass(slots=True)
+class RetireResult:
+    """What retiring a grid did: the last version, the retirement (who, when, why), the open
+    issues moved by location, and the staff whose assignments ended."""
+
+    record: GridRecord
+    retirement: dict[str, Any]
+    retagged: list[dict[str, Any]]
+    staff_decisions: list[dict[str, Any]]
+
+    def members(self) -> dict[str, Any]:
+        """Foreign members added to the retired grid's Feature in the response."""
+        return {
+            "retirement": self.retirement,
+            "retagged_issues": len(self.retagged),
+            "district_queue": sum(1 for r in self.retagged if r.get("district_queue")),
             "retags": self.retagged,
             "staff_decisions": self.staff_decisions,
         }
@@ -315,6 +341,7 @@ def create_grid(
         district_adcode=district,
         parent_code=parent_code,
         near=geom,
+        dedicated_type=fields.get("dedicated_type") if kind == "dedicated" else None,
     )
     checked = check_placement(geom, context, tolerance_m=tolerance_m, fix=fix, crs=system)
     if parent is not None:
@@ -395,6 +422,14 @@ def update_grid(
         )
     changes = check_attributes(props, kind=current.kind, partial=True)
     fields = _fields_of(current) | changes
+    if "attributes" not in changes:
+        # a number given now is a count: it replaces the estimate a split apportioned
+        counted = [f"{k}_estimated" for k in ("households", "population") if k in changes]
+        if any(k in fields["attributes"] for k in counted):
+            fields["attributes"] = {
+                k: v for k, v in fields["attributes"].items() if k not in counted
+            }
+    dedicated_type = fields["dedicated_type"] if current.kind == "dedicated" else None
     geom, area, fixes = current.geom, current.area_m2, []
     if feature.geometry is not None:
         system = _crs(feature, crs)
@@ -408,6 +443,7 @@ def update_grid(
             near=parsed,
             exclude=[code],
             code=code,
+            dedicated_type=dedicated_type,
         )
         checked = check_placement(parsed, context, tolerance_m=tolerance_m, fix=fix, crs=system)
         check_children_within(
@@ -416,6 +452,20 @@ def update_grid(
         geom, area, fixes = checked.geom, checked.area_m2, checked.fixes
     elif fix is not None:
         raise InvalidInputError("fix=clip needs a geometry to clip.", rule="fix")
+    elif dedicated_type is not None and dedicated_type != current.dedicated_type:
+        # a new type brings new neighbours: the boundary must not overlap a grid of that type
+        context = repo.validation_context(
+            session,
+            level=current.level,
+            kind=current.kind,
+            district_adcode=current.district_adcode,
+            parent_code=current.parent,
+            near=current.geom,
+            exclude=[code],
+            code=code,
+            dedicated_type=dedicated_type,
+        )
+        check_placement(current.geom, context, tolerance_m=tolerance_m)
     if feature.geometry is None and all(fields[k] == _fields_of(current)[k] for k in fields):
         return EditResult(current)  # nothing changes: no new version
     if "dedicated_type" in changes and changes["dedicated_type"] != current.dedicated_type:
@@ -458,22 +508,32 @@ def retire(
     actor: str,
     reason: str | None = None,
     reach: Sequence[str] | None = None,
-) -> GridRecord:
+) -> RetireResult:
     """Retire a grid: its validity ends now, its code and history stay. 409 with children.
 
-    ``actor`` and ``reason`` are not stored (the schema has no column for who retired a grid);
-    they are accepted so callers need not change when it gets one.
+    Who, when and why are recorded (``grid_retirements``, shown in the history). Open issues
+    of the grid move by location to the deepest current general grid at their point (for a
+    level-2 grid, its parent), or to the district queue with a note when no grid covers them;
+    each gets a ``retag`` event and keeps its assignee until someone reassigns it. Staff
+    assignments on the grid end now and are listed as decisions to make.
     """
     locked = _lock_for_edit(session, code, if_match, reach)
     _refuse_with_children(session, locked, "retire")
-    repo.retire_grid(session, locked, at=repo.now(session))
-    return repo.history(session, code)[-1]
+    current = repo.get_current(session, code)
+    at = repo.now(session)
+    repo.retire_grid(session, locked, at=at, actor=actor, reason=reason)
+    retagged = _retag_after_retirement(session, current, actor=actor, at=at)
+    ended = repo.end_assignments(session, [locked.id], at=at)
+    decision = _retire_decision(session, current, ended, at=at)
+    record = repo.history(session, code)[-1]
+    assert record.retirement is not None
+    return RetireResult(record, record.retirement, retagged, [decision])
 
 
 def restore_grid(
     session: Session,
     code: str,
-    version: int,
+    version: int | None,
     *,
     if_match: str | None,
     actor: str,
@@ -483,14 +543,47 @@ def restore_grid(
     reach: Sequence[str] | None = None,
 ) -> EditResult:
     """Bring back version ``version`` (boundary and attributes) as a new version, checked
-    against today's parent and siblings like any edit."""
-    locked = _lock_for_edit(session, code, if_match, reach)
+    against today's parent and siblings like any edit.
+
+    On a retired grid this un-retires it, same code (codes are never reused by another grid, so
+    the code is still its own): ``version`` defaults to the last one, the parent must be current
+    (409 otherwise: restore the parent first) and the boundary must still fit among today's
+    grids (422 naming what it overlaps, e.g. the pieces a split made: merge those instead).
+    The retirement is closed with who restored it; open issues of the parent at points the grid
+    covers come back to it (a ``retag`` event each); staff are not re-assigned.
+    """
+    require_if_match(if_match, [code])
+    locked = repo.lock_grid(session, code, reach=reach)
+    check_if_match(if_match, locked)
+    retired = locked.retired_at is not None
+    if version is None:
+        if not retired:
+            raise InvalidInputError(
+                f"Give the version of {code} to restore (a body like {{'version': 2}}); its "
+                f"versions are at /grids/{code}/history.",
+                rule="version",
+            )
+        version = locked.current_version
     old = repo.get_version(session, code, version)
-    if version == locked.current_version:
+    if version == locked.current_version and not retired:
         raise InvalidInputError(
             f"Version {version} is the current version of {code}: nothing to restore.",
             rule="version",
         )
+    if retired and locked.parent_code is not None:
+        # FOR SHARE: a concurrent retirement of the parent (FOR UPDATE) waits for this restore
+        # and then sees the restored child, or this waits for it and sees the parent retired
+        parent_retired = session.execute(
+            select(Grid.retired_at).where(Grid.id == locked.parent_id).with_for_update(read=True)
+        ).scalar_one()
+        if parent_retired is not None:
+            raise ConflictError(
+                f"Grid {code} cannot come back: its parent {locked.parent_code} is retired. "
+                f"Restore {locked.parent_code} first (POST /grids/{locked.parent_code}/restore), "
+                "or draw a new grid under the parent that replaced it.",
+                code=code,
+                parent=locked.parent_code,
+            )
     context = repo.validation_context(
         session,
         level=locked.level,
@@ -500,9 +593,37 @@ def restore_grid(
         near=old.geom,
         exclude=[code],
         code=code,
+        dedicated_type=locked.dedicated_type,
     )
-    checked = check_placement(check_polygonal(old.geom), context, tolerance_m=tolerance_m, fix=fix)
-    check_children_within(checked.geom, _children_geoms(session, code), tolerance_m=tolerance_m)
+    try:
+        checked = check_placement(
+            check_polygonal(old.geom), context, tolerance_m=tolerance_m, fix=fix
+        )
+    except InvalidInputError as exc:
+        if retired and exc.extra.get("rule") in ("overlaps_sibling", "overlaps_same_type"):
+            exc.detail += (
+                f" Grid {code} was retired and its ground has since gone to these grids: to bring "
+                "it back, merge or shrink them first, or restore with fix=clip."
+            )
+            exc.args = (exc.detail,)
+        raise
+    if not retired:  # a retired grid has no current children: retirement refuses them
+        check_children_within(checked.geom, _children_geoms(session, code), tolerance_m=tolerance_m)
+    at = repo.now(session)
+    if retired:
+        repo.unretire_grid(
+            session,
+            locked,
+            fields=_fields_of(old),
+            geom=checked.geom,
+            area_m2=checked.area_m2,
+            actor=actor,
+            reason=reason or f"restored after retirement (version {version})",
+            at=at,
+        )
+        restored = repo.get_current(session, code)
+        _retag_into_restored(session, restored, actor=actor, at=at)
+        return EditResult(restored, checked.fixes)
     repo.add_version(
         session,
         locked,
@@ -511,7 +632,7 @@ def restore_grid(
         area_m2=checked.area_m2,
         actor=actor,
         reason=reason or f"restored version {version}",
-        at=repo.now(session),
+        at=at,
     )
     return EditResult(repo.get_current(session, code), checked.fixes)
 
@@ -539,8 +660,10 @@ def split_grid(
     """Cut a grid along ``line`` into two or more new grids (new codes); retire the old one.
 
     Pieces are numbered in reading order (north→south, west→east) and named ``names[i]`` or
-    "<old name>（一）", "（二）"... Households and population are not apportioned (they are
-    counted, not derived from area) and start empty.
+    "<old name>（一）", "（二）"... Households and population are apportioned by area (whole
+    numbers summing to the old totals): an estimate until someone counts, flagged in the
+    attributes (``households_estimated``/``population_estimated``: true, ``estimated_from``);
+    a PATCH with a counted number clears the flag.
     """
     require_if_match(if_match, [code])
     system = CoordinateSystem.parse(crs or CoordinateSystem.WGS84)
@@ -587,6 +710,14 @@ def split_grid(
     at = repo.now(session)
     created: list[GridRecord] = []
     base = _fields_of(current)
+    areas = [area_m2(pieces[k]) for k in order]
+    households = apportion(current.households, areas)
+    population = apportion(current.population, areas)
+    flags: dict[str, Any] = {
+        f"{key}_estimated": True for key in ("households", "population") if base[key] is not None
+    }
+    if flags:
+        flags["estimated_from"] = f"area share of {code}"
     for i, k in enumerate(order):
         piece = as_multipolygon(pieces[k])
         check_polygonal(piece)
@@ -595,8 +726,9 @@ def split_grid(
         )
         fields = base | {
             "name": names[i] if names else f"{current.name}（{_ordinal(i)}）",
-            "households": None,
-            "population": None,
+            "households": households[i],
+            "population": population[i],
+            "attributes": base["attributes"] | flags,
         }
         repo.insert_grid(
             session,
@@ -607,14 +739,43 @@ def split_grid(
             parent_id=locked.parent_id,
             fields=fields,
             geom=piece,
-            area_m2=area_m2(piece),
+            area_m2=areas[i],
             actor=actor,
             reason=reason or f"split of {code}",
             valid_from=at,
         )
         created.append(repo.get_current(session, new_code))
-    repo.retire_grid(session, locked, at=at)
+    repo.retire_grid(
+        session,
+        locked,
+        at=at,
+        actor=actor,
+        reason=reason or f"split into {', '.join(c.code for c in created)}",
+        operation="split",
+    )
     return _finish("split", [current], created, actor=actor, at=at, session=session)
+
+
+def apportion(total: int | None, weights: Sequence[float]) -> list[int | None]:
+    """Share a count among pieces in proportion to ``weights`` (areas), in whole numbers that
+    add up to ``total`` (largest remainders); ``None`` stays unknown.
+
+    >>> apportion(10, [1.0, 1.0, 1.0])
+    [4, 3, 3]
+    >>> apportion(None, [1.0, 2.0])
+    [None, None]
+    """
+    if total is None:
+        return [None] * len(weights)
+    whole = sum(weights)
+    raw = [total * w / whole if whole > 0 else total / len(weights) for w in weights]
+    shares = [math.floor(r) for r in raw]
+    left = total - sum(shares)
+    by_remainder = sorted(range(len(raw)), key=lambda i: (shares[i] - raw[i], i))
+    for i in by_remainder[:left]:
+        shares[i] += 1
+    out: list[int | None] = list(shares)
+    return out
 
 
 def merge_grids(
@@ -670,6 +831,12 @@ def merge_grids(
     households = [r.households for r in records]
     population = [r.population for r in records]
     estates = {r.estate_type for r in records}
+    estimated = {
+        key: True
+        for r in records
+        for key in ("households_estimated", "population_estimated")
+        if r.attributes.get(key)
+    }
     fields = _fields_of(first) | {
         "name": name or first.name,
         "households": sum(h for h in households if h is not None)
@@ -679,7 +846,7 @@ def merge_grids(
         if None not in population
         else None,
         "estate_type": estates.pop() if len(estates) == 1 else None,
-        "attributes": {"merged_from": unique},
+        "attributes": {"merged_from": unique, **estimated},
     }
     repo.insert_grid(
         session,
@@ -696,7 +863,14 @@ def merge_grids(
         valid_from=at,
     )
     for locked in lockeds:
-        repo.retire_grid(session, locked, at=at)
+        repo.retire_grid(
+            session,
+            locked,
+            at=at,
+            actor=actor,
+            reason=reason or f"merged into {new_code}",
+            operation="merge",
+        )
     created = [repo.get_current(session, new_code)]
     return _finish("merge", records, created, actor=actor, at=at, session=session)
 
@@ -738,6 +912,7 @@ def _finish(
     session: Session,
 ) -> RestructureResult:
     retagged = _retag_issues(session, old, created, actor=actor, at=at, operation=operation)
+    ended = repo.end_assignments(session, [r.grid_id for r in old], at=at)
     return RestructureResult(
         operation=operation,
         retired=[r.code for r in old],
@@ -745,7 +920,7 @@ def _finish(
         area_before_m2=sum(r.area_m2 for r in old),
         area_after_m2=sum(r.area_m2 for r in created),
         retagged=retagged,
-        staff_decisions=_staff_decisions(session, old, created),
+        staff_decisions=_staff_decisions(created, ended, at=at),
     )
 
 
@@ -842,53 +1017,251 @@ def _retag_issues(
     return [{"issue": p["issue"], **p["data"]} for p in params]
 
 
-_POSTS_ON = text(
-    """
-    SELECT g.code, a.post, s.id AS staff_id, s.name, s.role
-    FROM grid_assignments a JOIN staff s ON s.id = a.staff_id JOIN grids g ON g.id = a.grid_id
-    WHERE a.grid_id = ANY(:ids) AND a.valid_to IS NULL
-    ORDER BY g.code, a.post NULLS LAST, s.id
-    """
-)
+def _former(rows: Sequence[Any], at: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "grid": row.code,
+            "post": row.post,
+            "staff_id": row.staff_id,
+            "name": row.name,
+            "role": row.role,
+            "ended_at": at.isoformat(),
+        }
+        for row in rows
+    ]
 
 
 def _staff_decisions(
-    session: Session, old: Sequence[GridRecord], created: Sequence[GridRecord]
+    created: Sequence[GridRecord], ended: Sequence[Any], *, at: Any
 ) -> list[dict[str, Any]]:
-    """Per new grid: its empty posts and who held them on the old grids it came from."""
-    rows = session.execute(_POSTS_ON, {"ids": [r.grid_id for r in old]}).all()
+    """Per new grid: its empty posts and who held them on the old grids it came from (whose
+    assignments on the retired grids ended at ``at``)."""
     decisions = []
     for new in created:
         messages = []
-        former = []
         for post in ("A", "B"):
-            holders = [row for row in rows if row.post == post]
+            holders = [row for row in ended if row.post == post]
             if not holders:
                 messages.append(f"grid {new.code} has no {post} post (the old grids had none)")
             for row in holders:
                 messages.append(
                     f"grid {new.code} has no {post} post: former {post} of {row.code} was "
-                    f"{row.name} (staff {row.staff_id})"
+                    f"{row.name} (staff {row.staff_id}; that assignment ended when {row.code} "
+                    "was retired)"
                 )
-        for row in rows:
-            former.append(
-                {
-                    "grid": row.code,
-                    "post": row.post,
-                    "staff_id": row.staff_id,
-                    "name": row.name,
-                    "role": row.role,
-                }
-            )
         decisions.append(
             {
                 "grid": new.code,
                 "missing_posts": ["A", "B"],
-                "former_staff": former,
+                "former_staff": _former(ended, at),
                 "messages": messages,
             }
         )
     return decisions
+
+
+def _retire_decision(
+    session: Session, old: GridRecord, ended: Sequence[Any], *, at: Any
+) -> dict[str, Any]:
+    """What a person must decide after a retirement: where the grid's staff go, and which posts
+    the grid that took over its ground (its parent) lacks."""
+    taker = old.parent
+    missing: list[str] = []
+    if taker is not None:
+        held = set(
+            session.execute(
+                select(GridAssignment.post)
+                .join(Grid, Grid.id == GridAssignment.grid_id)
+                .where(Grid.code == taker, GridAssignment.valid_to.is_(None))
+            ).scalars()
+        )
+        missing = [p for p in ("A", "B") if p not in held]
+    messages = [
+        f"{row.name} (staff {row.staff_id}, {row.role}"
+        + (f", post {row.post}" if row.post else "")
+        + f") no longer works retired grid {old.code}: assign them to another grid or end "
+        "their service"
+        for row in ended
+    ]
+    messages += [f"grid {taker} has no {post} post" for post in missing]
+    if taker is None:
+        messages.append(
+            f"{old.code} was a level-1 grid: its ground is in no grid now (see /grids gaps)"
+        )
+    return {
+        "grid": taker,
+        "retired_grid": old.code,
+        "missing_posts": missing,
+        "former_staff": _former(ended, at),
+        "messages": messages,
+    }
+
+
+_OPEN_ISSUES_OF_RETIRED = text(
+    """
+    WITH candidate AS (
+        SELECT issue_id AS id FROM issue_grids WHERE grid_id = :old
+        UNION
+        SELECT id FROM issues WHERE grid_id = :old
+    )
+    SELECT i.id, i.status, COALESCE(i.grid_id = :old, false) AS moved,
+           t.id AS new_id, t.code AS new_code, t.current_version AS new_version
+    FROM candidate c
+    JOIN issues i ON i.id = c.id
+    LEFT JOIN LATERAL (
+        SELECT g.id, g.code, g.current_version FROM grids g
+        JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
+        WHERE g.retired_at IS NULL AND g.kind = 'general'
+          AND g.district_adcode = i.district_adcode AND ST_Covers(v.geom, i.geom)
+        ORDER BY g.level DESC, g.code LIMIT 1
+    ) t ON true
+    WHERE i.status <> ALL(:closed)
+    ORDER BY i.id
+    """
+)
+
+_INSERT_RETAG_EVENT = text(
+    "INSERT INTO issue_events (issue_id, at, actor, kind, from_status, to_status, note, data) "
+    "VALUES (:issue, :at, :actor, 'retag', :status, :status, :note, :data)"
+).bindparams(bindparam("data", type_=JSONB))
+
+
+def _retag_after_retirement(
+    session: Session, old: GridRecord, *, actor: str, at: Any
+) -> list[dict[str, Any]]:
+    """Open issues of a just-retired grid, by location: to the deepest current general grid at
+    their point, or to the district queue when none covers it. An issue that only carried the
+    grid as a tag (a dedicated grid) loses the tag. Each gets a ``retag`` event."""
+    rows = session.execute(
+        _OPEN_ISSUES_OF_RETIRED, {"old": old.grid_id, "closed": list(CLOSED_ISSUE_STATUSES)}
+    ).all()
+    if not rows:
+        return []
+    base = {"old": old.grid_id, "at": at, "actor": actor}
+    moved, queued, untagged = [], [], []
+    for r in rows:
+        p: dict[str, Any] = base | {"issue": r.id, "status": r.status}
+        if not r.moved:
+            p["note"] = f"untagged from retired grid {old.code}"
+            p["data"] = {"from": old.code, "to": None, "operation": "retire", "untagged": True}
+            untagged.append(p)
+        elif r.new_id is None:
+            p["note"] = (
+                f"grid {old.code} retired and no current grid covers the point: sent to the "
+                "district queue"
+            )
+            p["data"] = {"from": old.code, "to": None, "operation": "retire"}
+            p["data"]["district_queue"] = True
+            queued.append(p)
+        else:
+            p |= {"new": r.new_id, "ver": r.new_version}
+            p["note"] = f"grid {old.code} → {r.new_code} (retirement of {old.code})"
+            p["data"] = {"from": old.code, "to": r.new_code, "operation": "retire"}
+            moved.append(p)
+    everyone = [*moved, *queued, *untagged]
+    session.execute(
+        text("DELETE FROM issue_grids WHERE issue_id = :issue AND grid_id = :old"), everyone
+    )
+    if moved:
+        session.execute(
+            text(
+                "INSERT INTO issue_grids (issue_id, grid_id, grid_version) "
+                "VALUES (:issue, :new, :ver) ON CONFLICT DO NOTHING"
+            ),
+            moved,
+        )
+        session.execute(
+            text(
+                "UPDATE issues SET grid_id = :new, grid_version = :ver, updated_at = :at, "
+                "row_version = row_version + 1 WHERE id = :issue"
+            ),
+            moved,
+        )
+    if queued:
+        session.execute(
+            text(
+                "UPDATE issues SET grid_id = NULL, grid_version = NULL, "
+                "handling_level = 'district', routing_note = :note, updated_at = :at, "
+                "row_version = row_version + 1 WHERE id = :issue"
+            ),
+            queued,
+        )
+    session.execute(_INSERT_RETAG_EVENT, everyone)
+    return [{"issue": p["issue"], **p["data"]} for p in everyone]
+
+
+_OPEN_ISSUES_UNDER_RESTORED = text(
+    """
+    SELECT i.id, i.status, i.grid_id = ANY(:above) AS moved,
+           (SELECT g.code FROM grids g WHERE g.id = i.grid_id) AS old_code
+    FROM issues i
+    WHERE i.status <> ALL(:closed) AND i.district_adcode = :district
+      AND i.geom && ST_GeomFromWKB(:wkb, 4326) AND ST_Covers(ST_GeomFromWKB(:wkb, 4326), i.geom)
+      AND (i.grid_id = ANY(:above) OR :dedicated)
+      AND NOT EXISTS (SELECT 1 FROM issue_grids ig WHERE ig.issue_id = i.id AND ig.grid_id = :id)
+    ORDER BY i.id
+    """
+)
+
+
+def _retag_into_restored(
+    session: Session, restored: GridRecord, *, actor: str, at: Any
+) -> list[dict[str, Any]]:
+    """After an un-retire: open issues at points the grid covers come back to it from the
+    grids above it (a general grid), or get its tag again (a dedicated grid). Issues sent to
+    the district queue stay there: someone may already be handling them at district level."""
+    above = [r.grid_id for r in repo.ancestors(session, restored.code)]
+    rows = session.execute(
+        _OPEN_ISSUES_UNDER_RESTORED,
+        {
+            "above": above,
+            "closed": list(CLOSED_ISSUE_STATUSES),
+            "district": restored.district_adcode,
+            "wkb": shapely.to_wkb(restored.geom),
+            "dedicated": restored.kind == "dedicated",
+            "id": restored.grid_id,
+        },
+    ).all()
+    if not rows:
+        return []
+    params = []
+    for r in rows:
+        moved = bool(r.moved) and restored.kind == "general"
+        params.append(
+            {
+                "issue": r.id,
+                "status": r.status,
+                "new": restored.grid_id,
+                "ver": restored.version,
+                "moved": moved,
+                "at": at,
+                "actor": actor,
+                "note": f"grid {r.old_code} → {restored.code} (restored)"
+                if moved
+                else f"tagged to restored grid {restored.code}",
+                "data": {
+                    "from": r.old_code if moved else None,
+                    "to": restored.code,
+                    "operation": "restore",
+                },
+            }
+        )
+    session.execute(
+        text(
+            "INSERT INTO issue_grids (issue_id, grid_id, grid_version) VALUES (:issue, :new, :ver) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            "UPDATE issues SET grid_id = :new, grid_version = :ver, updated_at = :at, "
+            "row_version = row_version + 1 WHERE id = :issue AND :moved"
+        ),
+        params,
+    )
+    session.execute(_INSERT_RETAG_EVENT, params)
+    return [{"issue": p["issue"], **p["data"]} for p in params]
 
 
 # -- gaps ------------------------------------------------------------------------------------

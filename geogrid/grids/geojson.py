@@ -51,6 +51,7 @@ READ_ONLY_PROPERTIES: Final = frozenset(
         "change_reason",
         "district_adcode",
         "current",
+        "retirement",
     }
 )
 
@@ -80,6 +81,8 @@ class GridRecord:
     changed_by: str = "system"
     change_reason: str | None = None
     grid_id: int = 0
+    #: In a history: the retirement that ended this version (who, when, why), else None.
+    retirement: dict[str, Any] | None = None
 
     @property
     def is_current(self) -> bool:
@@ -123,6 +126,7 @@ def grid_feature(record: GridRecord, *, with_history: bool = False) -> dict[str,
     if with_history:
         properties["changed_by"] = record.changed_by
         properties["change_reason"] = record.change_reason
+        properties["retirement"] = record.retirement
     return {
         "type": "Feature",
         "id": record.code if not with_history else f"{record.code}-v{record.version}",

@@ -31,7 +31,14 @@ from geogrid.errors import InvalidInputError, NotFoundError
 from geogrid.grids.geojson import GridRecord
 from geogrid.grids.validation import GridContext
 from geogrid.spatial.partition import as_multipolygon
-from geogrid.storage.models import AdminArea, Grid, GridVersion
+from geogrid.storage.models import (
+    AdminArea,
+    Grid,
+    GridAssignment,
+    GridRetirement,
+    GridVersion,
+    Staff,
+)
 
 __all__ = [
     "CHINA_TZ",
@@ -41,6 +48,7 @@ __all__ = [
     "children",
     "current_children_codes",
     "district_geometry",
+    "end_assignments",
     "get_current",
     "get_version",
     "history",
@@ -52,6 +60,8 @@ __all__ = [
     "now",
     "parse_at",
     "retire_grid",
+    "retirements",
+    "unretire_grid",
     "validation_context",
 ]
 
@@ -279,7 +289,31 @@ def history(session: Session, code: str, *, reach: Sequence[str] | None = None) 
     ).all()
     if not rows:
         raise NotFoundError(f"There is no grid {code}.", code=code)
-    return [_record(r) for r in rows]
+    records = [_record(r) for r in rows]
+    ended = {r["version"]: r for r in retirements(session, records[0].grid_id)}
+    for record in records:
+        record.retirement = ended.get(record.version)
+    return records
+
+
+def retirements(session: Session, grid_id: int) -> list[dict[str, Any]]:
+    """Every retirement of a grid, oldest first: who, when, why, how, and any restoration."""
+    rows = session.execute(
+        select(GridRetirement).where(GridRetirement.grid_id == grid_id).order_by(GridRetirement.id)
+    ).scalars()
+    return [
+        {
+            "version": r.version,
+            "operation": r.operation,
+            "retired_at": r.retired_at.isoformat(),
+            "retired_by": r.retired_by,
+            "reason": r.reason,
+            "restored_at": r.restored_at.isoformat() if r.restored_at else None,
+            "restored_by": r.restored_by,
+            "restore_reason": r.restore_reason,
+        }
+        for r in rows
+    ]
 
 
 def get_version(
@@ -325,11 +359,15 @@ def validation_context(
     near: BaseGeometry | None = None,
     exclude: Sequence[str] = (),
     code: str | None = None,
+    dedicated_type: str | None = None,
 ) -> GridContext:
     """What a grid of this level/kind under this parent is checked against, from the database.
 
     ``near`` (WGS84) limits the neighbours read to those whose box meets it (pass the new
     boundary); ``exclude`` names grids that do not count (the grid itself, grids being merged).
+    A general grid's neighbours are its general siblings; a dedicated grid's are the current
+    dedicated grids of the same ``dedicated_type`` in the district (two school grids must not
+    overlap; a school inside a park may).
     """
     district = district_geometry(session, district_adcode)
     if district is None:
@@ -342,14 +380,13 @@ def validation_context(
     if parent_code is not None:
         parent_geom = get_current(session, parent_code).geom
     neighbours: tuple[tuple[str, BaseGeometry], ...] = ()
+    conds: list[ColumnElement[bool]] = [_in_force(None), Grid.district_adcode == district_adcode]
     if kind == "general":
-        conds: list[ColumnElement[bool]] = [
-            _in_force(None),
-            Grid.kind == "general",
-            Grid.level == level,
-            Grid.district_adcode == district_adcode,
-        ]
+        conds += [Grid.kind == "general", Grid.level == level]
         conds.append(_Parent.code == parent_code if parent_code else Grid.parent_id.is_(None))
+    elif dedicated_type is not None:
+        conds += [Grid.kind == "dedicated", Grid.dedicated_type == dedicated_type]
+    if kind == "general" or dedicated_type is not None:
         if exclude:
             conds.append(Grid.code.not_in(list(exclude)))
         if near is not None:
@@ -370,6 +407,7 @@ def validation_context(
         parent=parent_geom,
         neighbours=neighbours,
         code=code,
+        dedicated_type=dedicated_type,
     )
 
 
@@ -599,12 +637,94 @@ def add_version(
     return new
 
 
-def retire_grid(session: Session, locked: LockedGrid, *, at: datetime) -> None:
-    """End the current version's validity and mark the grid retired; history stays."""
+def retire_grid(
+    session: Session,
+    locked: LockedGrid,
+    *,
+    at: datetime,
+    actor: str = "system",
+    reason: str | None = None,
+    operation: str = "retire",
+) -> None:
+    """End the current version's validity and mark the grid retired; history stays, and a
+    ``grid_retirements`` row records who retired it, why and by which operation."""
     session.execute(
         update(GridVersion)
         .where(GridVersion.grid_id == locked.id, GridVersion.valid_to.is_(None))
         .values(valid_to=at)
     )
     session.execute(update(Grid).where(Grid.id == locked.id).values(retired_at=at))
+    session.add(
+        GridRetirement(
+            grid_id=locked.id,
+            version=locked.current_version,
+            operation=operation,
+            retired_at=at,
+            retired_by=actor,
+            reason=reason,
+        )
+    )
     session.flush()
+
+
+def unretire_grid(
+    session: Session,
+    locked: LockedGrid,
+    *,
+    fields: dict[str, Any],
+    geom: MultiPolygon,
+    area_m2: float,
+    actor: str,
+    reason: str | None,
+    at: datetime,
+) -> int:
+    """Bring a retired grid back, same code, as a new version from ``at``; returns it.
+
+    The open ``grid_retirements`` row is closed with who restored it and why, so the history
+    shows the period the grid was out of force.
+    """
+    new = add_version(
+        session,
+        locked,
+        fields=fields,
+        geom=geom,
+        area_m2=area_m2,
+        actor=actor,
+        reason=reason,
+        at=at,
+    )
+    session.execute(update(Grid).where(Grid.id == locked.id).values(retired_at=None))
+    session.execute(
+        update(GridRetirement)
+        .where(GridRetirement.grid_id == locked.id, GridRetirement.restored_at.is_(None))
+        .values(restored_at=at, restored_by=actor, restore_reason=reason)
+    )
+    session.flush()
+    return new
+
+
+def end_assignments(session: Session, grid_ids: Sequence[int], *, at: datetime) -> list[Any]:
+    """End every current staff assignment on ``grid_ids`` at ``at``; returns what was ended
+    (grid code, post, staff id, name, role), for the people who decide where they go next."""
+    rows = session.execute(
+        select(
+            GridAssignment.id,
+            Grid.code,
+            GridAssignment.post,
+            Staff.id.label("staff_id"),
+            Staff.name,
+            Staff.role,
+        )
+        .join(Grid, Grid.id == GridAssignment.grid_id)
+        .join(Staff, Staff.id == GridAssignment.staff_id)
+        .where(GridAssignment.grid_id.in_(list(grid_ids)), GridAssignment.valid_to.is_(None))
+        .order_by(Grid.code, GridAssignment.post.nulls_last(), Staff.id)
+    ).all()
+    if rows:
+        session.execute(
+            update(GridAssignment)
+            .where(GridAssignment.id.in_([r.id for r in rows]))
+            .values(valid_to=at)
+        )
+        session.flush()
+    return list(rows)

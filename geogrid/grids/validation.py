@@ -88,8 +88,11 @@ Fix = Literal["clip"] | None
 class GridContext:
     """What a grid's boundary is checked against (all geometries WGS84).
 
-    ``neighbours`` are the current grids it must not overlap (general siblings; other level-1
-    grids for a level-1 grid; empty for a dedicated grid), without the grid itself.
+    ``neighbours`` are the current grids it must not overlap, without the grid itself: general
+    siblings (other level-1 grids for a level-1 grid); for a dedicated grid, the dedicated grids
+    of the same ``dedicated_type`` (two school grids must not overlap, a school inside a park
+    may: one place can be the business of two kinds of dedicated-grid worker, not of two
+    workers of one kind). Empty when not checked (the importer leaves dedicated ones empty).
     """
 
     level: int
@@ -100,6 +103,7 @@ class GridContext:
     parent: BaseGeometry | None = None
     neighbours: tuple[tuple[str, BaseGeometry], ...] = ()
     code: str | None = None
+    dedicated_type: str | None = None
 
 
 @dataclass(slots=True)
@@ -529,7 +533,9 @@ def check_placement(
 
     * general grids: within the parent (level 1: within the district) and not overlapping
       ``context.neighbours``, each up to ``tolerance_m`` metres;
-    * dedicated grids: within the parent community and the district; overlaps allowed.
+    * dedicated grids: within the parent community and the district; overlapping general grids
+      and dedicated grids of other types is allowed, overlapping ``context.neighbours`` (the
+      same type) by more than ``tolerance_m`` is not (rule ``overlaps_same_type``).
 
     ``crs`` only decides which system the ``location`` of a fault is reported in.
     With ``fix="clip"`` nothing is refused for placement: see :func:`clip_to_context`.
@@ -588,6 +594,22 @@ def check_placement(
                 "area_m2": round(area_m2(shapely.intersection(geom, other)), 3),
                 "location": where,
             }
+        )
+    if overlaps and context.kind == "dedicated":
+        listed = ", ".join(
+            f"{o['code']} ({o['area_m2']:.1f} m² around {_fmt(o['location'])})" for o in overlaps
+        )
+        kind = context.dedicated_type or "dedicated"
+        raise geometry_problem(
+            f"The boundary overlaps {len(overlaps)} other dedicated {kind} grid(s) by more than "
+            f"{tolerance_m} m: {listed}. Two dedicated grids of one type must not overlap (each "
+            f"{kind} has one grid and one worker); grids of other types (a school inside a park) "
+            "may. Redraw it, merge the two, or send fix=clip.",
+            "overlaps_same_type",
+            first_where,
+            crs=system,
+            overlaps=overlaps,
+            tolerance_m=tolerance_m,
         )
     if overlaps:
         listed = ", ".join(

@@ -38,6 +38,7 @@ def _category_dict(
         "parent_code": parent_code,
         "default_level": c.default_level,
         "deadline_hours": c.deadline_hours,
+        "deadline_working_time": c.deadline_working_time,
         "department_code": dept_code,
         "description": c.description,
         "active": c.active,

@@ -3,7 +3,7 @@
 service_code = our category code; category attributes are the service definitions; our eleven
 states map to ``open`` / ``closed`` with the precise state in ``status_notes``. Errors are
 raised as :class:`Open311Error` and rendered in Open311's ``[{code, description}]`` form by the
-router.
+router. The reporter's ``email`` is kept with their name and phone (private, like them).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def discovery(base_url: str) -> dict[str, Any]:
                 "url": base_url,
                 "changeset": "2026-11-29T00:00:00Z",
                 "type": "production",
-                "formats": ["application/json"],
+                "formats": ["text/xml", "application/json"],
             }
         ],
     }
@@ -145,6 +145,11 @@ def post_request(
     if (lat_f is None or lon_f is None) and not address:
         raise Open311Error(400, "a location is required: lat and long, or address_string")
     name = " ".join(p for p in (form.get("last_name"), form.get("first_name")) if p) or None
+    email = (form.get("email") or "").strip() or None
+    if email is not None and (
+        len(email) > 254 or "@" not in email or any(c.isspace() for c in email)
+    ):
+        raise Open311Error(400, f"email {email[:60]!r} is not an e-mail address")
     token = uuid.uuid4().hex
     media = form.get("media_url")
     created = create_issue(
@@ -158,6 +163,7 @@ def post_request(
             source="open311",
             reporter_name=name,
             reporter_phone=form.get("phone") or None,
+            reporter_email=email,
             idempotency_key=TOKEN_PREFIX + token,
             attributes=attributes,
             media_urls=[media] if media else [],

@@ -7,13 +7,22 @@ Concurrency: every change is ``UPDATE ... WHERE row_version = :seen``; when anot
 there first the update touches no row and the caller gets a 409 (412 with ``If-Match``), so two
 concurrent transitions never both apply. A retried report carries an ``Idempotency-Key`` and the
 unique constraint on ``issues.idempotency_key`` (``INSERT ... ON CONFLICT DO NOTHING``) makes it
-one issue even when the copies arrive at once.
+one issue even when the copies arrive at once; the SHA-256 of the report is stored with the key,
+so the same key with a different report is refused (422) rather than answered with the first.
+
+Deadlines: ``deadline_at`` is the deadline at the issue's current handling level, counted in the
+category's ``deadline_hours`` (working hours, or calendar hours when ``deadline_working_time``
+is false; ``geogrid.issues.calendar``) from the report, then again from acceptance, from each
+escalation and from a dispatch to a department. The ledger, the indicators, the agenda and
+:func:`escalate_overdue` all read that one column.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
@@ -26,7 +35,9 @@ from geogrid.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from geogrid.issues.calendar import WorkingCalendar, issue_deadline, load_calendar
 from geogrid.issues.duplicates import duplicate_candidates
+from geogrid.issues.photos import photo_href
 from geogrid.issues.routing import on_duty_post, tag_point
 from geogrid.issues.workflow import (
     LABELS,
@@ -59,6 +70,7 @@ __all__ = [
     "escalate_overdue",
     "issue_detail",
     "mask_phone",
+    "report_fingerprint",
     "transition",
 ]
 
@@ -76,6 +88,7 @@ class NewIssue:
     source: str = "resident"
     reporter_name: str | None = None
     reporter_phone: str | None = None
+    reporter_email: str | None = None
     idempotency_key: str | None = None
     district_adcode: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
@@ -152,16 +165,61 @@ def _locate(session: Session, report: NewIssue, default_adcode: str) -> dict[str
     raise InvalidInputError("A report needs lon and lat, or an address.")
 
 
-def _existing_by_key(session: Session, key: str) -> int | None:
-    return session.scalar(select(Issue.id).where(Issue.idempotency_key == key))
+def report_fingerprint(report: NewIssue) -> str:
+    """SHA-256 of what a report says (everything but the key and the server's default
+    district): two sends of one report have the same fingerprint, two different reports not."""
+    content = asdict(report)
+    for server_side in ("idempotency_key", "district_adcode"):
+        content.pop(server_side)
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _existing_by_key(session: Session, key: str, fingerprint: str) -> int | None:
+    """The issue first reported with ``key``; refused if that report said something else
+    (as the IETF Idempotency-Key draft and Stripe do: same key, different request = error)."""
+    row = session.execute(
+        select(Issue.id, Issue.idempotency_hash).where(Issue.idempotency_key == key)
+    ).first()
+    if row is None:
+        return None
+    if row.idempotency_hash is not None and row.idempotency_hash != fingerprint:
+        raise InvalidInputError(
+            "This Idempotency-Key was already used for a different report. A retry must send "
+            "exactly the same report; a new report needs a new key.",
+            idempotency_key=key,
+        )
+    return int(row.id)
+
+
+def level_deadline(
+    session: Session,
+    category_id: int,
+    district_adcode: str | None,
+    start: datetime,
+    *,
+    calendar: WorkingCalendar | None = None,
+) -> datetime:
+    """The deadline of a level whose clock starts at ``start``, by the category's rule."""
+    hours, working = session.execute(
+        select(IssueCategory.deadline_hours, IssueCategory.deadline_working_time).where(
+            IssueCategory.id == category_id
+        )
+    ).one()
+    if working and calendar is None:
+        calendar = load_calendar(session, district_adcode)
+    return issue_deadline(
+        start, int(hours), working_time=bool(working), calendar=calendar or WorkingCalendar()
+    )
 
 
 def create_issue(
     session: Session, report: NewIssue, *, now: datetime, actor: str, default_adcode: str
 ) -> CreatedIssue:
     """Report an issue: locate, tag, assign, and log it; a repeated key returns the first."""
+    fingerprint = report_fingerprint(report)
     if report.idempotency_key:
-        found = _existing_by_key(session, report.idempotency_key)
+        found = _existing_by_key(session, report.idempotency_key, fingerprint)
         if found is not None:
             return CreatedIssue(found, False, [])
     if report.source not in ISSUE_SOURCES:
@@ -183,6 +241,7 @@ def create_issue(
         "source": report.source,
         "status": "reported",
         "idempotency_key": report.idempotency_key,
+        "idempotency_hash": fingerprint if report.idempotency_key else None,
         "reported_at": now,
         "updated_at": now,
     }
@@ -205,13 +264,15 @@ def create_issue(
         }
         if category.default_level == "department" and category.department_id:
             values["department_id"] = category.department_id
+    # the clock of the first level starts at the report (acceptance restarts it)
+    values["deadline_at"] = level_deadline(session, category.id, values["district_adcode"], now)
 
     stmt = pg_insert(Issue).values(**values)
     if report.idempotency_key:
         stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
     issue_id = session.execute(stmt.returning(Issue.id)).scalar()
     if issue_id is None:  # a concurrent copy with the same key won the race
-        found = _existing_by_key(session, report.idempotency_key or "")
+        found = _existing_by_key(session, report.idempotency_key or "", fingerprint)
         if found is None:
             raise ConflictError("A report with this Idempotency-Key is being written; retry.")
         return CreatedIssue(found, False, [])
@@ -224,12 +285,13 @@ def create_issue(
                 for g in tagging.all
             ],
         )
-    if report.reporter_name or report.reporter_phone:
+    if report.reporter_name or report.reporter_phone or report.reporter_email:
         session.execute(
             insert(IssueReporter).values(
                 issue_id=issue_id,
                 name=report.reporter_name,
                 phone=report.reporter_phone,
+                email=report.reporter_email,
                 created_at=now,
             )
         )
@@ -303,9 +365,20 @@ def _seen_version(row: Any, if_match: int | None) -> int:
 
 
 def _apply(
-    session: Session, issue_id: int, seen: int, now: datetime, values: dict[str, Any]
+    session: Session,
+    issue_id: int,
+    seen: int,
+    now: datetime,
+    values: dict[str, Any],
+    *,
+    if_match: bool = False,
 ) -> int:
-    """The conditional update: it applies only if nobody changed the issue since ``seen``."""
+    """The conditional update: it applies only if nobody changed the issue since ``seen``.
+
+    When another writer commits first (even while this one waits on the row lock), PostgreSQL
+    re-checks ``row_version = seen`` on the new row and updates nothing: 412 if the client sent
+    ``If-Match`` (its precondition failed), 409 otherwise.
+    """
     new_version = session.execute(
         update(Issue)
         .where(Issue.id == issue_id, Issue.row_version == seen)
@@ -314,10 +387,11 @@ def _apply(
         .execution_options(synchronize_session=False)
     ).scalar()
     if new_version is None:
-        raise ConflictError(
-            f"Issue {issue_id} was changed by someone else meanwhile; reload it and retry.",
-            issue_id=issue_id,
-        )
+        current = session.scalar(select(Issue.row_version).where(Issue.id == issue_id))
+        message = f"Issue {issue_id} was changed by someone else meanwhile; reload it and retry."
+        if if_match:
+            raise PreconditionFailedError(message, issue_id=issue_id, current_version=current)
+        raise ConflictError(message, issue_id=issue_id, current_version=current)
     return int(new_version)
 
 
@@ -362,10 +436,9 @@ def transition(
     extra_events: list[tuple[str, str | None, str | None, str | None, dict[str, Any]]] = []
 
     if target == "accepted":
-        hours = session.scalar(
-            select(IssueCategory.deadline_hours).where(IssueCategory.id == row.category_id)
-        )
-        values |= {"accepted_at": now, "deadline_at": now + timedelta(hours=int(hours or 72))}
+        deadline = level_deadline(session, row.category_id, row.district_adcode, now)
+        values |= {"accepted_at": now, "deadline_at": deadline}
+        data["deadline_at"] = deadline.isoformat()
     elif target == "rejected":
         values["resolution"] = request.note
     elif target == "duplicate":
@@ -389,8 +462,15 @@ def transition(
             values |= {"resolved_at": None}
         if request.department:
             dept = _department_id(session, request.department, row.district_adcode)
-            values |= {"department_id": dept, "handling_level": "department"}
+            # 部门报到: the department's clock starts now
+            deadline = level_deadline(session, row.category_id, row.district_adcode, now)
+            values |= {
+                "department_id": dept,
+                "handling_level": "department",
+                "deadline_at": deadline,
+            }
             data["department"] = request.department
+            data["deadline_at"] = deadline.isoformat()
             extra_events.append(
                 ("dispatched", None, None, "吹哨报到: dispatched to a department", dict(data))
             )
@@ -420,7 +500,7 @@ def transition(
     elif target == "closed":
         values["closed_at"] = now
 
-    version = _apply(session, issue_id, seen, now, values)
+    version = _apply(session, issue_id, seen, now, values, if_match=if_match is not None)
     note = request.note or request.decision or request.resolution
     _event(session, issue_id, now, actor, "transition", row.status, target, note, data)
     for kind, src, dst, extra_note, extra_data in extra_events:
@@ -428,8 +508,9 @@ def transition(
     if target == "duplicate" and request.duplicate_of is not None:
         session.execute(
             text(
-                "INSERT INTO issue_reporters (issue_id, name, phone, created_at) "
-                "SELECT :kept, name, phone, created_at FROM issue_reporters WHERE issue_id = :dup"
+                "INSERT INTO issue_reporters (issue_id, name, phone, email, created_at) "
+                "SELECT :kept, name, phone, email, created_at FROM issue_reporters "
+                "WHERE issue_id = :dup"
             ),
             {"kept": request.duplicate_of, "dup": issue_id},
         )
@@ -466,7 +547,15 @@ def escalate(
             allowed_states=list(WORKING_STATES),
         )
     to_level = next_level(row.handling_level)
-    version = _apply(session, issue_id, seen, now, {"handling_level": to_level})
+    deadline = level_deadline(session, row.category_id, row.district_adcode, now)
+    version = _apply(
+        session,
+        issue_id,
+        seen,
+        now,
+        {"handling_level": to_level, "deadline_at": deadline},
+        if_match=if_match is not None,
+    )
     _event(
         session,
         issue_id,
@@ -476,39 +565,61 @@ def escalate(
         None,
         None,
         note or "escalated by hand",
-        {"from_level": row.handling_level, "to_level": to_level, "reason": "manual"},
+        {
+            "from_level": row.handling_level,
+            "to_level": to_level,
+            "reason": "manual",
+            "deadline_at": deadline.isoformat(),
+        },
     )
     return version
 
 
-_OVERDUE_SQL = text(
+_DUE_SQL = text(
     """
-    WITH clock AS (
-        SELECT i.id, i.handling_level,
-               COALESCE(
+    SELECT id, row_version, handling_level, category_id, district_adcode, deadline_at,
+           clock_start, deadline_hours, deadline_working_time
+    FROM (
+        SELECT i.id, i.row_version, i.handling_level, i.category_id, i.district_adcode,
+               i.deadline_at, c.deadline_hours, c.deadline_working_time,
+               -- only issues written before deadlines were stored lack deadline_at: their
+               -- clock starts at the last escalation or dispatch, else acceptance, else report
+               CASE WHEN i.deadline_at IS NULL THEN COALESCE(
                    (SELECT max(e.at) FROM issue_events e
                     WHERE e.issue_id = i.id AND e.kind IN ('escalated', 'dispatched')),
-                   i.accepted_at, i.reported_at
-               ) + make_interval(hours => c.deadline_hours) AS level_deadline
+                   i.accepted_at, i.reported_at) END AS clock_start
         FROM issues i JOIN issue_categories c ON c.id = i.category_id
         WHERE i.status = ANY(:working) AND i.handling_level <> 'district'
           AND (CAST(:adcode AS text) IS NULL OR i.district_adcode = :adcode)
+    ) candidate
+    -- N working hours never end before N calendar hours: a safe pre-filter for the old rows
+    WHERE COALESCE(deadline_at, clock_start + make_interval(hours => deadline_hours)) <= :now
+    """
+)
+
+_ESCALATE_SQL = text(
+    """
+    WITH due AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS bigint[]), CAST(:versions AS integer[]), CAST(:levels AS text[]),
+            CAST(:deadlines AS timestamptz[])
+        ) AS d(id, seen_version, from_level, deadline)
     ),
-    due AS (SELECT id, handling_level FROM clock WHERE level_deadline <= :now),
     moved AS (
         UPDATE issues i
         SET handling_level = CASE i.handling_level
                 WHEN 'grid' THEN 'community' WHEN 'community' THEN 'street' ELSE 'district' END,
+            deadline_at = due.deadline,
             row_version = i.row_version + 1,
             updated_at = :now
         FROM due
-        WHERE i.id = due.id AND i.handling_level = due.handling_level
-        RETURNING i.id, due.handling_level AS from_level, i.handling_level AS to_level
+        WHERE i.id = due.id AND i.row_version = due.seen_version
+        RETURNING i.id, due.from_level, i.handling_level AS to_level, i.deadline_at
     )
     INSERT INTO issue_events (issue_id, at, actor, kind, note, data)
     SELECT id, :now, :actor, 'escalated', 'deadline passed at ' || from_level || ' level',
            jsonb_build_object('from_level', from_level, 'to_level', to_level,
-                              'reason', 'deadline')
+                              'reason', 'deadline', 'deadline_at', deadline_at)
     FROM moved
     RETURNING issue_id
     """
@@ -524,14 +635,61 @@ def escalate_overdue(
 ) -> list[int]:
     """Escalate, one level, every issue whose deadline at its current level has passed.
 
-    The clock of a level starts when the issue reached it (its last escalation or dispatch,
-    else its acceptance, else its report) and runs for the category's ``deadline_hours``;
-    calendar hours (``deadline_working_time`` is not applied yet). One set-based statement;
-    the ``handling_level`` guard makes a concurrent run not escalate twice.
+    The deadline is ``deadline_at`` (set at report, acceptance, escalation and dispatch); the
+    next level gets a fresh deadline counted from ``now`` by the category's rule (working or
+    calendar hours). Rows written before deadlines were stored are judged by the same rule from
+    the start of their level's clock. The update is conditional on the ``row_version`` read, so
+    a concurrent run, or a worker acting on the issue meanwhile, is never escalated twice.
     """
+    candidates = session.execute(
+        _DUE_SQL, {"working": list(WORKING_STATES), "now": now, "adcode": district_adcode}
+    ).all()
+    calendars: dict[str | None, WorkingCalendar] = {}
+
+    def calendar_of(adcode: str | None) -> WorkingCalendar:
+        if adcode not in calendars:
+            calendars[adcode] = load_calendar(session, adcode)
+        return calendars[adcode]
+
+    next_deadlines: dict[tuple[int, str | None], datetime] = {}
+    ids: list[int] = []
+    versions: list[int] = []
+    levels: list[str] = []
+    deadlines: list[datetime] = []
+    for c in candidates:
+        if c.deadline_at is None:
+            due_at = issue_deadline(
+                c.clock_start,
+                int(c.deadline_hours),
+                working_time=bool(c.deadline_working_time),
+                calendar=calendar_of(c.district_adcode),
+            )
+            if due_at > now:
+                continue
+        key = (c.category_id, c.district_adcode)
+        if key not in next_deadlines:
+            next_deadlines[key] = issue_deadline(
+                now,
+                int(c.deadline_hours),
+                working_time=bool(c.deadline_working_time),
+                calendar=calendar_of(c.district_adcode),
+            )
+        ids.append(int(c.id))
+        versions.append(int(c.row_version))
+        levels.append(str(c.handling_level))
+        deadlines.append(next_deadlines[key])
+    if not ids:
+        return []
     rows = session.execute(
-        _OVERDUE_SQL,
-        {"working": list(WORKING_STATES), "now": now, "actor": actor, "adcode": district_adcode},
+        _ESCALATE_SQL,
+        {
+            "ids": ids,
+            "versions": versions,
+            "levels": levels,
+            "deadlines": deadlines,
+            "now": now,
+            "actor": actor,
+        },
     ).scalars()
     return sorted(int(r) for r in rows)
 
@@ -596,7 +754,13 @@ def issue_detail(session: Session, issue_id: int, *, now: datetime) -> dict[str,
         .order_by(IssueReporter.id)
     ).all()
     photos = session.execute(
-        select(IssuePhoto.id, IssuePhoto.url, IssuePhoto.content_type, IssuePhoto.size_bytes)
+        select(
+            IssuePhoto.id,
+            IssuePhoto.url,
+            IssuePhoto.content_type,
+            IssuePhoto.size_bytes,
+            IssuePhoto.stored_name,
+        )
         .where(IssuePhoto.issue_id == issue_id)
         .order_by(IssuePhoto.id)
     ).mappings()
@@ -647,7 +811,16 @@ def issue_detail(session: Session, issue_id: int, *, now: datetime) -> dict[str,
         "overdue": bool(deadline and status in WORKING_STATES and deadline < now),
         "row_version": row["row_version"],
         "reporters": [{"phone": mask_phone(p)} for p in phones],
-        "photos": [dict(p) for p in photos],
+        "photos": [
+            {
+                "id": p["id"],
+                "href": photo_href(issue_id, p["id"]) if p["stored_name"] else None,
+                "url": p["url"],
+                "content_type": p["content_type"],
+                "size_bytes": p["size_bytes"],
+            }
+            for p in photos
+        ],
         "allowed_transitions": list(TRANSITIONS[status]),
         "timeline": [dict(e) for e in events],
     }

@@ -9,5 +9,9 @@ them.
   the dedicated grids and the signboard; the same answer from SQL for past dates;
 * :mod:`geogrid.locate.signboard` — the 网格信息公示牌 of a grid (A/B posts, on duty, party
   organisation);
-* :mod:`geogrid.locate.batch` — many points and addresses at once (CSV/NDJSON rows).
+* :mod:`geogrid.locate.batch` — many points and addresses at once (CSV/NDJSON rows);
+* :mod:`geogrid.locate.probe` — one prepared single-row read of a district's boundary and staff
+  revisions (migrations 0002 and 0007) on a raw libpq connection;
+* :mod:`geogrid.locate.live` — current point lookups from memory (index, staff, rendered
+  answers), checked by one probe per lookup: what GET /locate answers with.
 """

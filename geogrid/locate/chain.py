@@ -25,6 +25,7 @@ this morning.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -49,6 +50,7 @@ __all__ = [
     "deepest_general_grid",
     "grids_at_point",
     "locate_point",
+    "location_at_positions",
     "resolve_at",
     "to_wgs84_point",
 ]
@@ -234,18 +236,44 @@ def _from_index(
 ) -> tuple[list[GridRef], list[GridRef], list[AdminAreaRef]]:
     covering = index.covering(lon, lat)
     deepest = index.deepest(covering)
+    dedicated = [int(p) for p in covering if index.dedicated[p]]
+    return _refs_at(index, deepest, dedicated, index.admin_areas(lon, lat))
+
+
+def _refs_at(
+    index: GridIndex, deepest: int | None, dedicated: Sequence[int], admin: Sequence[int]
+) -> tuple[list[GridRef], list[GridRef], list[AdminAreaRef]]:
     chain = [] if deepest is None else [_grid_ref_at(index, p) for p in index.chain(deepest)]
-    dedicated = [_grid_ref_at(index, int(p)) for p in covering if index.dedicated[p]]
-    admin = [
+    admin_refs = [
         AdminAreaRef(
             int(index.admin_id[p]),
             str(index.admin_code[p]),
             str(index.admin_name[p]),
             str(index.admin_level[p]),
         )
-        for p in index.admin_areas(lon, lat)
+        for p in admin
     ]
-    return chain, dedicated, admin
+    return chain, [_grid_ref_at(index, p) for p in dedicated], admin_refs
+
+
+def location_at_positions(
+    index: GridIndex,
+    *,
+    deepest: int,
+    dedicated: Sequence[int],
+    admin: Sequence[int],
+    data: SignboardData,
+    lon: float,
+    lat: float,
+    now: datetime | None = None,
+) -> PointLocation:
+    """The answer :func:`locate_point` gives for a point whose deepest general grid, dedicated
+    grids and admin areas are these positions of ``index``, with signboards from ``data``
+    (which must hold those grids' staff and party rows; ``data.revision`` is reported)."""
+    chain, dedicated_refs, admin_refs = _refs_at(index, deepest, dedicated, admin)
+    return _assemble(
+        lon, lat, index.district_adcode, admin_refs, chain, dedicated_refs, data, None, now
+    )
 
 
 # -- public functions ------------------------------------------------------------------------

@@ -17,9 +17,11 @@ level* wins, and among grids of that level the *smallest code* wins; the chain a
 smallest code per level.
 
 Freshness: ``boundary_revisions`` (migration 0002) is bumped by a trigger on every change to
-``grids``/``grid_versions``, whoever makes it. :class:`IndexCache` remembers the revision an
-index was built at; callers compare it with the database (one single-row SELECT, or for free
-inside the signboard query, see :mod:`geogrid.locate.chain`) and rebuild when it moved.
+``grids``/``grid_versions`` (and, since migration 0007, ``admin_areas``), whoever makes it.
+:class:`IndexCache` remembers the revision an index was built at; callers compare it with the
+database (one single-row SELECT, for free inside the signboard query, see
+:mod:`geogrid.locate.chain`, or through the revision probe of :mod:`geogrid.locate.live`) and
+rebuild when it moved.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,22 +67,27 @@ _ADMIN_SQL = text(
     """
 )
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 #: Above this many points, bulk lookups go through the cell raster (built once per revision).
 CELLS_THRESHOLD = 20_000
 
 
-def revision_token(revision: object, changed_at: object) -> str:
-    """The revision as a token: the counter plus the time of the change.
+def revision_token(revision: object, changed_at: datetime | None) -> str:
+    """The revision as a token: the counter plus the time of the change, in microseconds since
+    1970 (the revision probe builds the same string in SQL, whatever the session's TimeZone).
 
     Why the time: a transaction that edits a grid and rolls back shows its session revision
     N+1 that never commits; another transaction may later commit a *different* N+1. Their
     ``changed_at`` (the transaction start time) differ, so an index built inside the rolled-back
     transaction is never mistaken for the committed one.
+
+    >>> revision_token(7, datetime(2026, 1, 1, tzinfo=UTC))
+    '7@1767225600000000'
     """
-    if revision is None:
+    if revision is None or changed_at is None:
         return "0"
-    stamp = changed_at.isoformat() if hasattr(changed_at, "isoformat") else str(changed_at)
-    return f"{revision}@{stamp}"
+    return f"{revision}@{(changed_at - _EPOCH) // timedelta(microseconds=1)}"
 
 
 def read_revision(session: Session, district_adcode: str) -> str:
@@ -150,9 +158,10 @@ class GridIndex:
 
     # -- one point ---------------------------------------------------------------------------
 
-    def covering(self, lon: float, lat: float) -> IntArray:
-        """Positions of every grid (general and dedicated) that covers the point, by code."""
-        candidates = self.tree.query(shapely.Point(lon, lat))
+    def covering(self, lon: float, lat: float, *, point: shapely.Point | None = None) -> IntArray:
+        """Positions of every grid (general and dedicated) that covers the point, by code.
+        ``point`` is ``shapely.Point(lon, lat)`` when the caller already has it."""
+        candidates = self.tree.query(shapely.Point(lon, lat) if point is None else point)
         if len(candidates) == 0:
             return candidates.astype(np.int64)
         hit = shapely.intersects_xy(self.geoms[candidates], lon, lat)
@@ -173,9 +182,11 @@ class GridIndex:
             out.append(parent)
         return out[::-1]
 
-    def admin_areas(self, lon: float, lat: float) -> list[int]:
+    def admin_areas(
+        self, lon: float, lat: float, *, point: shapely.Point | None = None
+    ) -> list[int]:
         """Positions of the admin areas covering the point: one per level, smallest code."""
-        candidates = self.admin_tree.query(shapely.Point(lon, lat))
+        candidates = self.admin_tree.query(shapely.Point(lon, lat) if point is None else point)
         hit = np.sort(candidates[shapely.intersects_xy(self.admin_geoms[candidates], lon, lat)])
         chosen: dict[str, int] = {}
         for pos in hit:

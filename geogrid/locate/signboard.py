@@ -29,7 +29,9 @@ __all__ = [
     "SignboardData",
     "StaffCard",
     "build_signboard",
+    "fetch_district_signboard_data",
     "fetch_signboard_data",
+    "on_duty_changes_at",
 ]
 
 ROLE_LABELS = {
@@ -86,12 +88,17 @@ class SignboardData:
     party: dict[int, list[dict[str, Any]]]
 
 
-def _query(at: datetime | None) -> Any:
+_DISTRICT_GRIDS = "IN (SELECT id FROM grids WHERE district_adcode = :d)"
+
+
+def _query(at: datetime | None, *, district_wide: bool = False) -> Any:
     validity = (
         "a.valid_to IS NULL AND s.active"
         if at is None
         else "a.valid_from <= :at AND (a.valid_to IS NULL OR a.valid_to > :at)"
     )
+    staff_grids = _DISTRICT_GRIDS if district_wide else "= ANY(:staff_grids)"
+    party_grids = _DISTRICT_GRIDS if district_wide else "= ANY(:party_grids)"
     return text(
         f"""
         SELECT
@@ -103,11 +110,11 @@ def _query(at: datetime | None) -> Any:
                 'away_until', s.away_until)
               ORDER BY a.grid_id, a.post NULLS LAST, s.role, s.name, s.id), '[]'::json)
            FROM grid_assignments a JOIN staff s ON s.id = a.staff_id
-           WHERE a.grid_id = ANY(:staff_grids) AND {validity}) AS staff,
+           WHERE a.grid_id {staff_grids} AND {validity}) AS staff,
           (SELECT coalesce(json_agg(json_build_object(
                 'grid_id', p.grid_id, 'name', p.name, 'kind', p.kind, 'secretary', p.secretary)
               ORDER BY p.grid_id, p.kind, p.name), '[]'::json)
-           FROM party_organisations p WHERE p.grid_id = ANY(:party_grids)) AS party
+           FROM party_organisations p WHERE p.grid_id {party_grids}) AS party
         """
     )
 
@@ -129,7 +136,18 @@ def fetch_signboard_data(
     }
     if at is not None:
         params["at"] = at
-    row = session.execute(_query(at), params).one()
+    return _data(session.execute(_query(at), params).one())
+
+
+def fetch_district_signboard_data(session: Session, *, district_adcode: str) -> SignboardData:
+    """Current staff and party organisations of *every* grid of a district, in one query
+    (a few thousand rows): what the live locator keeps in memory per staff revision. Same
+    rows, same order per grid as :func:`fetch_signboard_data`, so signboards are identical."""
+    row = session.execute(_query(None, district_wide=True), {"d": district_adcode}).one()
+    return _data(row)
+
+
+def _data(row: Any) -> SignboardData:
     staff: dict[int, list[dict[str, Any]]] = {}
     for item in _as_list(row.staff):
         staff.setdefault(int(item["grid_id"]), []).append(item)
@@ -159,6 +177,24 @@ def _card(item: dict[str, Any]) -> StaffCard:
         availability=item["availability"],
         away_until=datetime.fromisoformat(away) if isinstance(away, str) else away,
     )
+
+
+def on_duty_changes_at(
+    data: SignboardData, grid_ids: Sequence[int], now: datetime
+) -> datetime | None:
+    """The next moment a signboard of ``grid_ids`` built at ``now`` may change by itself: the
+    earliest ``away_until`` still ahead (then A is back on duty). None: not before the data
+    changes. Cached signboards expire then."""
+    soonest: datetime | None = None
+    for grid_id in grid_ids:
+        for item in data.staff.get(grid_id, []):
+            away = item.get("away_until")
+            if item["availability"] != "away" or away is None:
+                continue
+            until = datetime.fromisoformat(away) if isinstance(away, str) else away
+            if until > now and (soonest is None or until < soonest):
+                soonest = until
+    return soonest
 
 
 def _is_away(card: StaffCard, now: datetime) -> bool:

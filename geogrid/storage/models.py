@@ -18,7 +18,7 @@ Design notes
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
@@ -26,6 +26,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -380,6 +381,9 @@ class Issue(Base):
     closed_at: Mapped[datetime | None] = mapped_column(_tstz())
     updated_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
     row_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    # migration 0009: SHA-256 of the report that first used ``idempotency_key``, so a replayed
+    # key with a different body is refused instead of silently answered with the first issue.
+    idempotency_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class IssueGrid(Base):
@@ -405,6 +409,7 @@ class IssueReporter(Base):
     name: Mapped[str | None] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    email: Mapped[str | None] = mapped_column(Text)  # migration 0009 (Open311 ``email``)
 
 
 class IssueEvent(Base):
@@ -512,3 +517,82 @@ class IssueCategoryAttribute(Base):
     datatype_description: Mapped[str | None] = mapped_column(Text)
     position: Mapped[int] = mapped_column(Integer, server_default="0")
     values: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+# -- locate: staff revision counter (migration 0007) ----------------------------------------------
+
+
+class StaffRevision(Base):
+    """A counter per district, bumped by triggers on every change to ``staff``,
+    ``grid_assignments`` or ``party_organisations`` (whoever writes), with a ``NOTIFY
+    geogrid_staff``. Cached signboards compare it, with :class:`BoundaryRevision`, to know they
+    are stale."""
+
+    __tablename__ = "staff_revisions"
+
+    district_adcode: Mapped[str] = mapped_column(String(6), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    changed_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+# -- grids: who retired a grid, when and why (migration 0008) -------------------------------------
+
+RETIRE_OPERATIONS = ("retire", "split", "merge")
+
+
+class GridRetirement(Base):
+    """One retirement of a grid: who, when, why, and by which operation; and, if the grid was
+    brought back (``POST /grids/{code}/restore``), who restored it and when.
+
+    A row per retirement rather than columns on ``grids``, because a grid can be retired,
+    restored and retired again, and each of those is history; and not a row of
+    ``grid_versions``, whose rows are boundaries in force (``at=`` reads, exports, OGC).
+    ``version`` is the version that was in force when the grid was retired.
+    """
+
+    __tablename__ = "grid_retirements"
+    __table_args__ = (
+        CheckConstraint(_in("operation", RETIRE_OPERATIONS), name="operation"),
+        CheckConstraint(
+            "restored_at IS NULL OR restored_at >= retired_at", name="restored_after_retired"
+        ),
+        Index(
+            "uq_grid_retirements_open",
+            "grid_id",
+            unique=True,
+            postgresql_where=text("restored_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    operation: Mapped[str] = mapped_column(String(16), server_default="retire")
+    retired_at: Mapped[datetime] = mapped_column(_tstz())
+    retired_by: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    restored_at: Mapped[datetime | None] = mapped_column(_tstz())
+    restored_by: Mapped[str | None] = mapped_column(Text)
+    restore_reason: Mapped[str | None] = mapped_column(Text)
+
+
+# -- issues: working-time calendar (migration 0009) -----------------------------------------------
+
+
+class CalendarDay(Base):
+    """A day that breaks the Mon–Fri rule: a public holiday (``is_workday`` false) or a make-up
+    working day (调休上班, ``is_workday`` true, often a Saturday). ``district_adcode`` NULL is the
+    national calendar; a district's own row for the same day overrides it. Deadlines in working
+    hours (``geogrid.issues.calendar``) skip nights, weekends and these holidays."""
+
+    __tablename__ = "calendar_days"
+    __table_args__ = (
+        UniqueConstraint("district_adcode", "day", postgresql_nulls_not_distinct=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    district_adcode: Mapped[str | None] = mapped_column(String(6))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())

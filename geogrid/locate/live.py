@@ -1,0 +1,198 @@
+"""Live point lookups from memory: one tiny revision probe per request, everything else cached.
+
+Why: a lookup used to cost a SQLAlchemy session round trip (pool pre-ping, the signboard query,
+commit) and a JSON rendering of the whole answer; both dominated the in-memory GEOS work by far.
+Here a request costs:
+
+1. :meth:`RevisionProbe.read <geogrid.locate.probe.RevisionProbe.read>` — one prepared
+   single-row SELECT of the district's boundary *and* staff revisions on a raw autocommit
+   connection. It starts after the request arrived, so any edit whose COMMIT returned before
+   (grids, grid versions, admin areas, staff, assignments, party organisations; by any process)
+   is seen: the cached state is rebuilt before answering;
+2. the point-in-polygon work on the in-memory :class:`~geogrid.locate.index.GridIndex`;
+3. a dictionary hit: the rendered answer (whatever ``render`` makes of a
+   :class:`~geogrid.locate.chain.PointLocation`) per (deepest grid, dedicated grids, admin
+   areas), kept until the revisions move or — for an "A post away until …" signboard — until
+   that moment passes, when B stops covering.
+
+What is cached per district: the index (shared with :class:`~geogrid.locate.index.IndexCache`),
+the current staff and party organisations of every grid (one query,
+:func:`~geogrid.locate.signboard.fetch_district_signboard_data`) and the rendered answers.
+Answers are the ones :func:`~geogrid.locate.chain.locate_point` gives (tests compare them).
+Past dates (``at``) and addresses are not handled here: they go to ``locate_point``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+import shapely
+from sqlalchemy.orm import Session, sessionmaker
+
+from geogrid.locate.chain import PointLocation, location_at_positions, to_wgs84_point
+from geogrid.locate.index import GridIndex, IndexCache
+from geogrid.locate.probe import RevisionProbe, Revisions
+from geogrid.locate.signboard import (
+    SignboardData,
+    fetch_district_signboard_data,
+    on_duty_changes_at,
+)
+from geogrid.spatial.crs import CoordinateSystem
+from geogrid.storage.database import session_scope
+
+__all__ = ["LiveLocator"]
+
+T = TypeVar("T")
+
+#: Rendered answers kept per district before the cache starts over (a district has a few
+#: thousand distinct answers; this only bounds memory against pathological inputs).
+MAX_ANSWERS = 100_000
+
+_AnswerKey = tuple[int, tuple[int, ...], tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class _Answer(Generic[T]):
+    """A rendered answer, right for ``built <= now < expires`` (no end: until data moves)."""
+
+    value: T
+    built: datetime
+    expires: datetime | None
+
+    def fresh(self, now: datetime) -> bool:
+        return self.built <= now and (self.expires is None or now < self.expires)
+
+
+@dataclass(eq=False)
+class _District(Generic[T]):
+    revisions: Revisions
+    index: GridIndex
+    data: SignboardData
+    answers: dict[_AnswerKey, _Answer[T]]
+
+
+class LiveLocator(Generic[T]):
+    """Answers current point lookups from memory, checked by one probe per call. Thread-safe.
+
+    ``render`` turns an answer into what callers want back (e.g. JSON bytes); it is called
+    once per distinct answer and its result reused, so it must not depend on the point: the
+    :class:`PointLocation` it gets has NaN ``lon``/``lat``. :meth:`locate` returns the WGS 84
+    point next to the rendered answer.
+    """
+
+    def __init__(
+        self,
+        *,
+        probe: RevisionProbe,
+        session_factory: sessionmaker[Session],
+        index_cache: IndexCache,
+        render: Callable[[PointLocation], T],
+        max_answers: int = MAX_ANSWERS,
+    ) -> None:
+        self._probe = probe
+        self._session_factory = session_factory
+        self._index_cache = index_cache
+        self._render = render
+        self._max_answers = max_answers
+        self._districts: dict[str, _District[T]] = {}
+        self._lock = threading.Lock()
+        self.reloads = 0
+
+    def locate(
+        self,
+        lon: float,
+        lat: float,
+        *,
+        district_adcode: str,
+        crs: str | CoordinateSystem = "wgs84",
+        now: datetime | None = None,
+    ) -> tuple[float, float, T] | None:
+        """``(lon, lat, rendered answer)`` for a point in ``crs`` (converted to WGS 84), or
+        None when no general grid covers it (the caller then asks ``locate_point`` for the
+        404 with the nearest grid).
+
+        Raises
+        ------
+        InvalidInputError
+            Coordinates out of range or unknown ``crs`` (as ``locate_point``).
+        """
+        wlon, wlat = to_wgs84_point(lon, lat, crs)
+        district = self._current(district_adcode, self._probe.read(district_adcode))
+        index = district.index
+        point = shapely.Point(wlon, wlat)
+        covering = index.covering(wlon, wlat, point=point)
+        deepest = index.deepest(covering)
+        if deepest is None:
+            return None
+        key: _AnswerKey = (
+            deepest,
+            tuple(int(p) for p in covering if index.dedicated[p]),
+            tuple(index.admin_areas(wlon, wlat, point=point)),
+        )
+        now = now or datetime.now(UTC)
+        answer = district.answers.get(key)
+        if answer is None or not answer.fresh(now):
+            answer = self._answer(district, key, now)
+        return wlon, wlat, answer.value
+
+    def _current(self, district_adcode: str, revisions: Revisions) -> _District[T]:
+        """The district's cached state, rebuilt if its revisions are not ``revisions``."""
+        district = self._districts.get(district_adcode)
+        if district is not None and district.revisions == revisions:
+            return district
+        with self._lock:
+            # Probe again under the lock: the caller's revisions may already be older than a
+            # state another thread just built; a read started now is valid for the caller too
+            # (it began after the caller's request arrived) and avoids rebuilding twice.
+            revisions = self._probe.read(district_adcode)
+            district = self._districts.get(district_adcode)
+            if district is not None and district.revisions == revisions:
+                return district
+            # Loaded after the probe, so at least as new as it: never older than the request.
+            with session_scope(self._session_factory) as session:
+                index = self._index_cache.refresh(
+                    session, district_adcode, revision=revisions.boundary
+                )
+                data = fetch_district_signboard_data(session, district_adcode=district_adcode)
+            district = _District(
+                revisions=revisions,
+                index=index,
+                data=dataclasses.replace(data, revision=index.revision),
+                answers={},
+            )
+            self._districts[district_adcode] = district
+            self.reloads += 1
+            return district
+
+    def _answer(self, district: _District[T], key: _AnswerKey, now: datetime) -> _Answer[T]:
+        deepest, dedicated, admin = key
+        index = district.index
+        location = location_at_positions(
+            index,
+            deepest=deepest,
+            dedicated=dedicated,
+            admin=admin,
+            data=district.data,
+            lon=math.nan,
+            lat=math.nan,
+            now=now,
+        )
+        grid_ids = [int(index.grid_id[p]) for p in (deepest, *dedicated)]
+        answer = _Answer(
+            self._render(location), now, on_duty_changes_at(district.data, grid_ids, now)
+        )
+        if len(district.answers) >= self._max_answers:
+            district.answers.clear()
+        district.answers[key] = answer
+        return answer
+
+    def clear(self) -> None:
+        """Forget every cached district (the probe and index cache are left alone)."""
+        with self._lock:
+            self._districts.clear()

@@ -1,0 +1,108 @@
+"""Two workers move the same issue from the same row_version at the same moment: exactly one
+transition applies, the other is refused (412 with If-Match, 409 without), and the timeline has
+one transition.
+
+The requests commit for real (``committing_client``) on an issue this test reports and deletes
+again (events, grids and reporters go with it), so the demo counts are untouched. To make the
+two requests truly overlap without relying on timing, a third connection holds the issue's row
+lock until both requests are seen waiting in ``pg_stat_activity``, then lets go; the first to
+get the lock commits, and PostgreSQL re-checks ``row_version = seen`` for the second against
+the committed row, so its update touches nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+
+def _waiting_on_locks(engine: Engine) -> int:
+    """Backends of this database waiting for a lock (our two requests, once they block)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        )
+
+
+@pytest.fixture
+def committed_issue(committing_client: TestClient, demo: Engine) -> Iterator[dict[str, Any]]:
+    with demo.connect() as conn:
+        lon, lat = conn.execute(
+            text(
+                "SELECT ST_X(ST_PointOnSurface(v.geom)), ST_Y(ST_PointOnSurface(v.geom)) "
+                "FROM grids g JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL "
+                "WHERE g.level = 2 AND g.kind = 'general' ORDER BY g.code OFFSET 5 LIMIT 1"
+            )
+        ).one()
+    key = f"test-race-{uuid.uuid4()}"
+    answer = committing_client.post(
+        "/issues",
+        json={"category": "1201", "description": "并发流转测试", "lon": lon, "lat": lat},
+        headers={"Idempotency-Key": key},
+    )
+    try:
+        assert answer.status_code == 201, answer.text
+        yield answer.json()
+    finally:
+        with demo.begin() as conn:
+            conn.execute(text("DELETE FROM issues WHERE idempotency_key = :k"), {"k": key})
+
+
+@pytest.mark.parametrize("if_match", [True, False], ids=["if-match", "no-if-match"])
+def test_two_concurrent_transitions_from_one_version_exactly_one_applies(
+    committing_client: TestClient, demo: Engine, committed_issue: dict[str, Any], if_match: bool
+) -> None:
+    iid, version = committed_issue["id"], committed_issue["row_version"]
+    moves = {
+        "alpha": {"to": "accepted", "note": "立案"},
+        "beta": {"to": "rejected", "note": "不予受理"},
+    }
+    results: dict[str, Any] = {}
+
+    def move(name: str) -> None:
+        headers = {"X-Actor": name} | ({"If-Match": f'"{version}"'} if if_match else {})
+        results[name] = committing_client.post(
+            f"/issues/{iid}/transitions", json=moves[name], headers=headers
+        )
+
+    holder = demo.connect()
+    trans = holder.begin()
+    try:
+        holder.execute(text("SELECT 1 FROM issues WHERE id = :i FOR UPDATE"), {"i": iid})
+        threads = [threading.Thread(target=move, args=(n,)) for n in moves]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60  # a guard against hanging, not a timed assertion
+        while _waiting_on_locks(demo) < 2:
+            assert time.monotonic() < deadline, "the two requests never both reached the lock"
+            time.sleep(0.05)
+    finally:
+        trans.rollback()
+        holder.close()
+    for t in threads:
+        t.join(timeout=120)
+
+    lost = 412 if if_match else 409
+    statuses = sorted(r.status_code for r in results.values())
+    assert statuses == [200, lost], {k: (r.status_code, r.text) for k, r in results.items()}
+    winner = next(n for n, r in results.items() if r.status_code == 200)
+    loser = next(r for r in results.values() if r.status_code == lost)
+    assert loser.headers["content-type"].startswith("application/problem+json")
+    assert loser.json()["current_version"] == version + 1
+
+    body = committing_client.get(f"/issues/{iid}").json()
+    assert body["status"] == moves[winner]["to"] and body["row_version"] == version + 1
+    transitions = [e for e in body["timeline"] if e["kind"] == "transition"]
+    assert [(e["actor"], e["to_status"]) for e in transitions] == [(winner, moves[winner]["to"])]
