@@ -1,4 +1,4 @@
-"""Shared fixtures: a real PostGIS database, migrated once, the demo loaded once.
+"""Shared fixtures: a real PostGIS database, migrated once, the demo loaded once, first.
 
 The database comes from ``GEOGRID_TEST_DATABASE_URL`` (scripts/test sets it); a database that
 cannot be reached is a failure, never a skip. Each ``db`` test runs in a transaction that is
@@ -29,6 +29,7 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> Iterator[Engine]:
+    from geogrid.demo.load import load_demo
     from geogrid.storage.migrate import upgrade
 
     engine = create_db_engine(settings)
@@ -42,16 +43,16 @@ def engine(settings: Settings) -> Iterator[Engine]:
             pytrace=False,
         )
     upgrade(settings)
+    # Every test sees the demo district, whatever order the files run in (loaded once per
+    # test database; a second load is a no-op).
+    load_demo(engine, seed=settings.demo_seed, progress=False)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture(scope="session")
-def demo(engine: Engine, settings: Settings) -> Engine:
-    """The engine, with the Huazhou demo district loaded (once per test database)."""
-    from geogrid.demo.load import load_demo
-
-    load_demo(engine, seed=settings.demo_seed, progress=False)
+def demo(engine: Engine) -> Engine:
+    """The engine, with the Huazhou demo district loaded (the ``engine`` fixture loads it)."""
     return engine
 
 
