@@ -81,9 +81,12 @@ def test_render_command_writes_a_standalone_page(
 ) -> None:
     out = tmp_path / "hotspots.html"
     size = render_map_file("hotspots", out, database_url=settings.database_url, level=1)
-    html = out.read_text(encoding="utf-8")
+    html = out.read_bytes().decode("utf-8")
     assert size == len(html.encode()) and size < FIVE_MB
-    assert "http://127.0.0.1:8000/static/vendor/leaflet/dist/leaflet.js" in html
+    # self-contained: Leaflet's code and Font Awesome's font are inside, nothing is linked
+    assert "/* /static/vendor/leaflet/dist/leaflet.js */" in html
+    assert "data:font/woff2;base64," in html
+    assert 'src="/static' not in html and 'href="/static' not in html
 
     render_map_file(
         "grids",

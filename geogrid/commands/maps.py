@@ -1,9 +1,10 @@
 """CLI commands for maps: ``geogrid maps render NAME --out FILE.html``.
 
-The file is a standalone HTML page whose scripts and stylesheets load from
-``--static-prefix`` (default: the running server's ``http://<GEOGRID_HOST>:<GEOGRID_PORT>/static``,
-i.e. http://127.0.0.1:8000/static), never from the internet. Point it at a geogrid server the
-reader can reach on the local network, e.g. ``--static-prefix http://10.1.2.3:8000/static``.
+By default the file is self-contained: every script, stylesheet and font is embedded
+(:mod:`geogrid.maps.standalone`), so it opens from a USB stick or an e-mail, offline and with no
+geogrid server. With ``--static-prefix URL`` it is a lighter page whose assets load from a
+geogrid server the reader can reach on the local network, e.g.
+``--static-prefix http://10.1.2.3:8000/static``; never from the internet.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def render_map_file(
 
     from geogrid.errors import InvalidInputError
     from geogrid.maps.assets import render_html
+    from geogrid.maps.standalone import standalone_html
     from geogrid.settings import Settings, get_settings
     from geogrid.storage.database import create_db_engine
 
@@ -56,7 +58,6 @@ def render_map_file(
     settings = get_settings()
     if database_url:
         settings = Settings(**{**settings.model_dump(), "database_url": database_url})
-    prefix = static_prefix or f"http://{settings.host}:{settings.port}/static"
     kwargs: dict[str, Any] = {
         "district_adcode": district or settings.district_adcode,
         "basemap": basemap,
@@ -66,7 +67,11 @@ def render_map_file(
     engine = create_db_engine(settings)
     try:
         with Session(engine) as session:
-            page = render_html(_map_function(name)(session, **kwargs), static_prefix=prefix)
+            m = _map_function(name)(session, **kwargs)
+            if static_prefix:
+                page = render_html(m, static_prefix=static_prefix)
+            else:
+                page = standalone_html(m, assets_dir=settings.assets_dir)
     finally:
         engine.dispose()
     data = page.encode("utf-8")
@@ -85,14 +90,14 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="The HTML file to write."),
         static_prefix: str | None = typer.Option(
             None,
-            help="Where the page loads its scripts and styles from (default: the running "
-            "server, http://GEOGRID_HOST:GEOGRID_PORT/static).",
+            help="Load scripts and styles from this geogrid server (e.g. "
+            "http://10.1.2.3:8000/static) instead of embedding them in the file.",
         ),
         district: str | None = typer.Option(None, help="District adcode (default: settings)."),
         basemap: str = typer.Option("blank", help="blank, osm, tianditu or amap."),
         level: int | None = typer.Option(None, help="Grid level (rates, hotspots)."),
     ) -> None:
-        """Render map NAME to a standalone HTML file (see `--static-prefix`)."""
+        """Render map NAME to an HTML file that opens offline (see `--static-prefix`)."""
         from geogrid.errors import GeogridError
 
         try:

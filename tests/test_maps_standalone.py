@@ -1,0 +1,67 @@
+"""A map exported with ``geogrid maps render`` opens from a file, with no server and no network:
+every script, stylesheet and font is inside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Route
+from sqlalchemy import Engine
+
+from geogrid.commands.maps import render_map_file
+from geogrid.settings import Settings
+from tests import browser
+
+chromium = browser.chromium
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("name", "selector", "at_least"),
+    [("grids", "path.leaflet-interactive", 1500), ("gaps", "path.leaflet-interactive", 100)],
+)
+def test_exported_map_opens_offline_from_a_file(
+    demo: Engine,
+    settings: Settings,
+    chromium: Browser,
+    tmp_path: Path,
+    name: str,
+    selector: str,
+    at_least: int,
+) -> None:
+    out = tmp_path / f"{name}.html"
+    render_map_file(name, out, database_url=settings.database_url)
+    html = out.read_text(encoding="utf-8")
+    assert 'src="/static' not in html and 'href="/static' not in html
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def route(route: Route) -> None:
+        if route.request.url.startswith(("file:", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.route("**/*", route)
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(out.as_uri())
+        page.wait_for_function("typeof window.L !== 'undefined'")
+        page.wait_for_function(
+            f"document.querySelectorAll({selector!r}).length >= {at_least}", timeout=20_000
+        )
+        page.screenshot(path=str(tmp_path / f"{name}.png"))
+    finally:
+        context.close()
+    assert outside == [], f"the exported page asked for {outside}"
+    assert errors == [], errors
