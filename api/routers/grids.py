@@ -75,6 +75,24 @@ def _feature(record: GridRecord, fixes: list[dict[str, Any]] | None = None) -> d
     return feature
 
 
+def _parsed(feature: GridFeatureCreate | GridFeatureUpdate) -> ParsedFeature:
+    return ParsedFeature(
+        geometry=feature.geometry,
+        properties=feature.properties.model_dump(exclude_unset=True),
+        crs=crs_name(feature.crs),
+    )
+
+
+def _edited(result: edits.EditResult, *, created: bool = False) -> JSONResponse:
+    """The grid after an edit with its new ETag, the precondition of the next edit (a new grid:
+    201 and its Location)."""
+    record = result.record
+    headers = {"ETag": record.etag}
+    if created:
+        headers["Location"] = f"/grids/{record.code}"
+    return _geojson(_feature(record, result.fixes), status=201 if created else 200, headers=headers)
+
+
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     if value is None:
         return None
@@ -131,26 +149,16 @@ def create_grid(
     reason: Reason = None,
     actor: Actor = "anonymous",
 ) -> JSONResponse:
-    parsed = ParsedFeature(
-        geometry=feature.geometry,
-        properties=feature.properties.model_dump(exclude_unset=True),
-        crs=crs_name(feature.crs),
-    )
     result = edits.create_grid(
         session,
-        parsed,
+        _parsed(feature),
         actor=unquote(actor),
         reason=reason or feature.reason,
         crs=crs,
         fix=parse_fix(fix),
         tolerance_m=settings.geometry_tolerance_m,
     )
-    record = result.record
-    return _geojson(
-        _feature(record, result.fixes),
-        status=201,
-        headers={"ETag": record.etag, "Location": f"/grids/{record.code}"},
-    )
+    return _edited(result, created=True)
 
 
 @router.post("/grids/merge", summary="Merge adjacent sibling grids into one new grid")
@@ -208,15 +216,10 @@ def update_grid(
     reason: Reason = None,
     actor: Actor = "anonymous",
 ) -> JSONResponse:
-    parsed = ParsedFeature(
-        geometry=feature.geometry,
-        properties=feature.properties.model_dump(exclude_unset=True),
-        crs=crs_name(feature.crs),
-    )
     result = edits.update_grid(
         session,
         code,
-        parsed,
+        _parsed(feature),
         if_match=if_match,
         actor=unquote(actor),
         reason=reason or feature.reason,
@@ -224,7 +227,7 @@ def update_grid(
         fix=parse_fix(fix),
         tolerance_m=settings.geometry_tolerance_m,
     )
-    return _geojson(_feature(result.record, result.fixes), headers={"ETag": result.record.etag})
+    return _edited(result)
 
 
 @router.delete(
@@ -299,7 +302,7 @@ def restore_grid(
         fix=parse_fix(fix),
         tolerance_m=settings.geometry_tolerance_m,
     )
-    return _geojson(_feature(result.record, result.fixes), headers={"ETag": result.record.etag})
+    return _edited(result)
 
 
 @router.post("/grids/{code}/split", status_code=201, summary="Cut a grid along a LineString")

@@ -257,6 +257,22 @@ def _posts_problem(
     return out
 
 
+def _area_row(
+    kind: str, code: str, level: int, detail: str, area: float, geometry: str, **extra: Any
+) -> GapRow:
+    """A gap that is an area (``uncovered``, ``overlap``), its geometry as PostGIS wrote it."""
+    return GapRow(
+        kind,
+        code,
+        None,
+        level,
+        detail,
+        area_m2=float(area),
+        geometry=json.loads(geometry),
+        extra=extra,
+    )
+
+
 def coverage_gaps(
     session: Session,
     *,
@@ -272,37 +288,26 @@ def coverage_gaps(
     if inactive_days <= 0:
         raise InvalidInputError(f"inactive days must be positive, got {inactive_days}")
     params = {"adcode": district_adcode}
-    rows: list[GapRow] = []
-    for parent, level, area, geometry, near in session.execute(
-        text(_UNCOVERED), {**params, "min_area": min_area_m2}
-    ):
-        rows.append(
-            GapRow(
-                "uncovered",
-                parent,
-                None,
-                level,
-                f"{area:,.0f} m² 不在任何{level}级网格内",
-                area_m2=float(area),
-                geometry=json.loads(geometry),
-                extra={"parent_code": parent, "near_codes": list(near)},
-            )
+    areas = {**params, "min_area": min_area_m2}
+    rows = [
+        _area_row(
+            "uncovered",
+            parent,
+            level,
+            f"{area:,.0f} m² 不在任何{level}级网格内",
+            area,
+            geometry,
+            parent_code=parent,
+            near_codes=list(near),
         )
-    for a, b, level, area, geometry in session.execute(
-        text(_OVERLAPS), {**params, "min_area": min_area_m2}
-    ):
-        rows.append(
-            GapRow(
-                "overlap",
-                a,
-                None,
-                level,
-                f"{a} 与 {b} 重叠 {area:,.0f} m²",
-                area_m2=float(area),
-                geometry=json.loads(geometry),
-                extra={"codes": [a, b]},
-            )
+        for parent, level, area, geometry, near in session.execute(text(_UNCOVERED), areas)
+    ]
+    rows += [
+        _area_row(
+            "overlap", a, level, f"{a} 与 {b} 重叠 {area:,.0f} m²", area, geometry, codes=[a, b]
         )
+        for a, b, level, area, geometry in session.execute(text(_OVERLAPS), areas)
+    ]
     display: dict[str, GridRecord] = {
         g.code: g
         for g in current_grids(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 from libpysal.weights import W
@@ -48,6 +48,7 @@ __all__ = [
     "PERMUTATION_MAX_N",
     "GiStar",
     "GridHotspots",
+    "HotspotOptions",
     "benjamini_hochberg",
     "classify",
     "empirical_bayes_rates",
@@ -231,6 +232,7 @@ class GridHotspots:
     """Gi* per current grid of one level, with the inputs that produced it."""
 
     grids: list[GridRecord]
+    level: int
     value: str
     weights: str
     result: GiStar
@@ -298,6 +300,20 @@ def issue_values(grids: Sequence[GridRecord], counts: dict[int, int], value: str
     )
 
 
+class HotspotOptions(TypedDict, total=False):
+    """The options of :func:`grid_hotspots`, for functions that pass them on (the maps)."""
+
+    level: int
+    value: str
+    weights: str
+    distance_m: float | None
+    method: Method
+    permutations: int
+    fdr: bool
+    issue_filter: IssueFilter | None
+    seed: int | None
+
+
 def grid_hotspots(
     session: Session,
     *,
@@ -340,6 +356,7 @@ def grid_hotspots(
         }
     return GridHotspots(
         grids=grids,
+        level=level,
         value=value,
         weights=weights,
         result=result,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import mapclassify
 import numpy as np
@@ -19,7 +19,7 @@ from geogrid.analysis.layers import (
 )
 from geogrid.errors import InvalidInputError
 
-__all__ = ["SCHEMES", "GridRates", "class_breaks", "grid_rates"]
+__all__ = ["SCHEMES", "GridRates", "RateOptions", "class_breaks", "grid_rates"]
 
 SCHEMES = {
     "quantiles": mapclassify.Quantiles,
@@ -72,6 +72,15 @@ class GridRates:
             "unit": "issues per 1000 households",
         }
         return fc
+
+
+class RateOptions(TypedDict, total=False):
+    """The options of :func:`grid_rates`, for functions that pass them on (the maps)."""
+
+    level: int
+    scheme: str
+    k: int
+    issue_filter: IssueFilter | None
 
 
 def grid_rates(

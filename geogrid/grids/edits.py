@@ -10,11 +10,9 @@ entity tag, ``"<code>-v<version>"`` (:func:`geogrid.grids.geojson.etag`). Missin
 412 with the current version. The check is made after the grid row is locked (see
 :mod:`geogrid.grids.repository`), so of two edits from the same version exactly one wins.
 
-Split, merge and retire move what hangs on the old grids *by location*: open issues are
-re-tagged to the new grid containing their point (retire: the deepest current general grid
-there, or the district queue when none), with a ``retag`` event; staff assignments on the
-retired grids end (who works where next is a human decision) and are listed as decisions to
-make. Who retired a grid, when and why is a ``grid_retirements`` row, shown in the history; a
+Split, merge, retire and restore change which grid covers a point; what hangs on the grids
+(open issues, staff assignments) then follows by location, in :mod:`geogrid.grids.followups`.
+Who retired a grid, when and why is a ``grid_retirements`` row, shown in the history; a
 retired grid can be brought back (:func:`restore_grid`) when its boundary still fits.
 """
 
@@ -30,8 +28,7 @@ import shapely
 import shapely.ops
 from shapely.geometry import MultiPolygon, mapping
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from geogrid.errors import (
@@ -42,10 +39,12 @@ from geogrid.errors import (
 )
 from geogrid.grids import repository as repo
 from geogrid.grids.codes import parse_grid_code, reading_order
-from geogrid.grids.geojson import GridRecord, ParsedFeature, etag
+from geogrid.grids.followups import CLOSED_ISSUE_STATUSES, BoundaryChange, follow
+from geogrid.grids.geojson import ATTRIBUTE_PROPERTIES, GridRecord, ParsedFeature, etag
 from geogrid.grids.validation import (
     MAX_VERTICES,
     Fix,
+    GridContext,
     area_m2,
     check_attributes,
     check_children_within,
@@ -58,7 +57,7 @@ from geogrid.grids.validation import (
 )
 from geogrid.spatial.crs import CoordinateSystem
 from geogrid.spatial.partition import as_multipolygon
-from geogrid.storage.models import AdminArea, Grid, GridAssignment
+from geogrid.storage.models import AdminArea, Grid
 
 __all__ = [
     "CLOSED_ISSUE_STATUSES",
@@ -76,8 +75,6 @@ __all__ = [
     "update_grid",
 ]
 
-#: Issues in these states stay with the grid they were handled in.
-CLOSED_ISSUE_STATUSES: Final = ("closed", "rejected", "duplicate")
 _IDENTITY = ("code", "level", "kind", "parent")
 _TAG_RE: Final = re.compile(r'\s*(W/)?"([^"]*)"\s*')
 _CN_NUMERALS: Final = "一二三四五六七八九十"
@@ -186,11 +183,17 @@ def check_if_match(if_match: str | None, locked: repo.LockedGrid) -> None:
 
 
 def _lock_for_edit(
-    session: Session, code: str, if_match: str | None, reach: Sequence[str] | None
+    session: Session,
+    code: str,
+    if_match: str | None,
+    reach: Sequence[str] | None,
+    *,
+    retired_ok: bool = False,
 ) -> repo.LockedGrid:
+    """428 without If-Match, lock, 409 if retired (unless ``retired_ok``), 412 if stale."""
     require_if_match(if_match, [code])
     locked = repo.lock_grid(session, code, reach=reach)
-    if locked.retired_at is not None:
+    if locked.retired_at is not None and not retired_ok:
         raise ConflictError(
             f"Grid {code} was retired at {locked.retired_at.isoformat()}: it cannot be edited. "
             f"Its history is at /grids/{code}/history.",
@@ -213,6 +216,32 @@ def _refuse_with_children(session: Session, locked: repo.LockedGrid, what: str) 
 
 
 # -- create / edit / retire / restore -----------------------------------------------------------
+
+
+def _refuse_unknown(props: Mapping[str, Any]) -> None:
+    unknown = set(props) - set(ATTRIBUTE_PROPERTIES)
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown properties: {', '.join(sorted(unknown))}.", rule="properties"
+        )
+
+
+def _context_for(
+    session: Session, grid: GridRecord, *, near: BaseGeometry, dedicated_type: str | None
+) -> GridContext:
+    """What ``grid`` (its level, kind, district and parent) is checked against, itself left
+    out, read near ``near``."""
+    return repo.validation_context(
+        session,
+        level=grid.level,
+        kind=grid.kind,
+        district_adcode=grid.district_adcode,
+        parent_code=grid.parent,
+        near=near,
+        exclude=[grid.code],
+        code=grid.code,
+        dedicated_type=dedicated_type,
+    )
 
 
 def _crs(feature: ParsedFeature, crs: str | None) -> CoordinateSystem:
@@ -252,18 +281,7 @@ def create_grid(
     given_code = props.pop("code", None)
     admin_area = props.pop("admin_area", None)
     level = props.pop("level", None)
-    unknown = set(props) - {
-        "name",
-        "dedicated_type",
-        "estate_type",
-        "households",
-        "population",
-        "attributes",
-    }
-    if unknown:
-        raise InvalidInputError(
-            f"Unknown properties: {', '.join(sorted(unknown))}.", rule="properties"
-        )
+    _refuse_unknown(props)
     fields = check_attributes(props, kind=kind)
     system = _crs(feature, crs)
 
@@ -408,18 +426,7 @@ def update_grid(
                     rule="identity",
                     field=key,
                 )
-    unknown = set(props) - {
-        "name",
-        "dedicated_type",
-        "estate_type",
-        "households",
-        "population",
-        "attributes",
-    }
-    if unknown:
-        raise InvalidInputError(
-            f"Unknown properties: {', '.join(sorted(unknown))}.", rule="properties"
-        )
+    _refuse_unknown(props)
     changes = check_attributes(props, kind=current.kind, partial=True)
     fields = _fields_of(current) | changes
     if "attributes" not in changes:
@@ -434,17 +441,7 @@ def update_grid(
     if feature.geometry is not None:
         system = _crs(feature, crs)
         parsed = parse_geometry(feature.geometry, crs=system, max_vertices=max_vertices)
-        context = repo.validation_context(
-            session,
-            level=current.level,
-            kind=current.kind,
-            district_adcode=current.district_adcode,
-            parent_code=current.parent,
-            near=parsed,
-            exclude=[code],
-            code=code,
-            dedicated_type=dedicated_type,
-        )
+        context = _context_for(session, current, near=parsed, dedicated_type=dedicated_type)
         checked = check_placement(parsed, context, tolerance_m=tolerance_m, fix=fix, crs=system)
         check_children_within(
             checked.geom, _children_geoms(session, code), tolerance_m=tolerance_m, crs=system
@@ -454,17 +451,7 @@ def update_grid(
         raise InvalidInputError("fix=clip needs a geometry to clip.", rule="fix")
     elif dedicated_type is not None and dedicated_type != current.dedicated_type:
         # a new type brings new neighbours: the boundary must not overlap a grid of that type
-        context = repo.validation_context(
-            session,
-            level=current.level,
-            kind=current.kind,
-            district_adcode=current.district_adcode,
-            parent_code=current.parent,
-            near=current.geom,
-            exclude=[code],
-            code=code,
-            dedicated_type=dedicated_type,
-        )
+        context = _context_for(session, current, near=current.geom, dedicated_type=dedicated_type)
         check_placement(current.geom, context, tolerance_m=tolerance_m)
     if feature.geometry is None and all(fields[k] == _fields_of(current)[k] for k in fields):
         return EditResult(current)  # nothing changes: no new version
@@ -522,12 +509,10 @@ def retire(
     current = repo.get_current(session, code)
     at = repo.now(session)
     repo.retire_grid(session, locked, at=at, actor=actor, reason=reason)
-    retagged = _retag_after_retirement(session, current, actor=actor, at=at)
-    ended = repo.end_assignments(session, [locked.id], at=at)
-    decision = _retire_decision(session, current, ended, at=at)
+    done = follow(session, BoundaryChange("retire", retired=[current]), actor=actor, at=at)
     record = repo.history(session, code)[-1]
     assert record.retirement is not None
-    return RetireResult(record, record.retirement, retagged, [decision])
+    return RetireResult(record, record.retirement, done.retagged, done.staff_decisions)
 
 
 def restore_grid(
@@ -552,9 +537,7 @@ def restore_grid(
     The retirement is closed with who restored it; open issues of the parent at points the grid
     covers come back to it (a ``retag`` event each); staff are not re-assigned.
     """
-    require_if_match(if_match, [code])
-    locked = repo.lock_grid(session, code, reach=reach)
-    check_if_match(if_match, locked)
+    locked = _lock_for_edit(session, code, if_match, reach, retired_ok=True)
     retired = locked.retired_at is not None
     if version is None:
         if not retired:
@@ -584,17 +567,7 @@ def restore_grid(
                 code=code,
                 parent=locked.parent_code,
             )
-    context = repo.validation_context(
-        session,
-        level=locked.level,
-        kind=locked.kind,
-        district_adcode=locked.district_adcode,
-        parent_code=locked.parent_code,
-        near=old.geom,
-        exclude=[code],
-        code=code,
-        dedicated_type=locked.dedicated_type,
-    )
+    context = _context_for(session, old, near=old.geom, dedicated_type=locked.dedicated_type)
     try:
         checked = check_placement(
             check_polygonal(old.geom), context, tolerance_m=tolerance_m, fix=fix
@@ -610,31 +583,26 @@ def restore_grid(
     if not retired:  # a retired grid has no current children: retirement refuses them
         check_children_within(checked.geom, _children_geoms(session, code), tolerance_m=tolerance_m)
     at = repo.now(session)
-    if retired:
-        repo.unretire_grid(
-            session,
-            locked,
-            fields=_fields_of(old),
-            geom=checked.geom,
-            area_m2=checked.area_m2,
-            actor=actor,
-            reason=reason or f"restored after retirement (version {version})",
-            at=at,
-        )
-        restored = repo.get_current(session, code)
-        _retag_into_restored(session, restored, actor=actor, at=at)
-        return EditResult(restored, checked.fixes)
-    repo.add_version(
+    write = repo.unretire_grid if retired else repo.add_version
+    write(
         session,
         locked,
         fields=_fields_of(old),
         geom=checked.geom,
         area_m2=checked.area_m2,
         actor=actor,
-        reason=reason or f"restored version {version}",
+        reason=reason
+        or (
+            f"restored after retirement (version {version})"
+            if retired
+            else f"restored version {version}"
+        ),
         at=at,
     )
-    return EditResult(repo.get_current(session, code), checked.fixes)
+    restored = repo.get_current(session, code)
+    if retired:
+        follow(session, BoundaryChange("restore", created=[restored]), actor=actor, at=at)
+    return EditResult(restored, checked.fixes)
 
 
 # -- split / merge ---------------------------------------------------------------------------
@@ -753,7 +721,7 @@ def split_grid(
         reason=reason or f"split into {', '.join(c.code for c in created)}",
         operation="split",
     )
-    return _finish("split", [current], created, actor=actor, at=at, session=session)
+    return _restructured(session, BoundaryChange("split", [current], created), actor=actor, at=at)
 
 
 def apportion(total: int | None, weights: Sequence[float]) -> list[int | None]:
@@ -872,7 +840,7 @@ def merge_grids(
             operation="merge",
         )
     created = [repo.get_current(session, new_code)]
-    return _finish("merge", records, created, actor=actor, at=at, session=session)
+    return _restructured(session, BoundaryChange("merge", records, created), actor=actor, at=at)
 
 
 def _check_adjacent(records: Sequence[GridRecord], tolerance_m: float) -> None:
@@ -902,366 +870,19 @@ def _check_adjacent(records: Sequence[GridRecord], tolerance_m: float) -> None:
         )
 
 
-def _finish(
-    operation: str,
-    old: Sequence[GridRecord],
-    created: list[GridRecord],
-    *,
-    actor: str,
-    at: Any,
-    session: Session,
+def _restructured(
+    session: Session, change: BoundaryChange, *, actor: str, at: Any
 ) -> RestructureResult:
-    retagged = _retag_issues(session, old, created, actor=actor, at=at, operation=operation)
-    ended = repo.end_assignments(session, [r.grid_id for r in old], at=at)
+    done = follow(session, change, actor=actor, at=at)
     return RestructureResult(
-        operation=operation,
-        retired=[r.code for r in old],
-        created=created,
-        area_before_m2=sum(r.area_m2 for r in old),
-        area_after_m2=sum(r.area_m2 for r in created),
-        retagged=retagged,
-        staff_decisions=_staff_decisions(created, ended, at=at),
+        operation=change.operation,
+        retired=[r.code for r in change.retired],
+        created=list(change.created),
+        area_before_m2=sum(r.area_m2 for r in change.retired),
+        area_after_m2=sum(r.area_m2 for r in change.created),
+        retagged=done.retagged,
+        staff_decisions=done.staff_decisions,
     )
-
-
-_OPEN_ISSUES_ON_OLD = text(
-    """
-    WITH candidate AS (
-        SELECT issue_id AS id FROM issue_grids WHERE grid_id = ANY(:old)
-        UNION
-        SELECT id FROM issues WHERE grid_id = ANY(:old)
-    )
-    SELECT i.id, i.grid_id, i.status,
-           COALESCE(og.code, (SELECT g2.code FROM issue_grids ig2 JOIN grids g2
-                              ON g2.id = ig2.grid_id
-                              WHERE ig2.issue_id = i.id AND ig2.grid_id = ANY(:old)
-                              ORDER BY g2.code LIMIT 1)) AS old_code,
-           t.id AS new_id, t.code AS new_code, t.current_version AS new_version
-    FROM candidate c
-    JOIN issues i ON i.id = c.id
-    LEFT JOIN grids og ON og.id = i.grid_id AND og.id = ANY(:old)
-    CROSS JOIN LATERAL (
-        SELECT g.id, g.code, g.current_version FROM grids g
-        JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
-        WHERE g.id = ANY(:new)
-        ORDER BY ST_Distance(v.geom, i.geom), g.code LIMIT 1
-    ) t
-    WHERE i.status <> ALL(:closed)
-    ORDER BY i.id
-    """
-)
-
-
-def _retag_issues(
-    session: Session,
-    old: Sequence[GridRecord],
-    created: Sequence[GridRecord],
-    *,
-    actor: str,
-    at: Any,
-    operation: str,
-) -> list[dict[str, Any]]:
-    """Move open issues of the old grids to the new grid at their point, with a ``retag``
-    event each. Closed issues keep the grid they were handled in: that is their history."""
-    old_ids = [r.grid_id for r in old]
-    rows = session.execute(
-        _OPEN_ISSUES_ON_OLD,
-        {
-            "old": old_ids,
-            "new": [r.grid_id for r in created],
-            "closed": list(CLOSED_ISSUE_STATUSES),
-        },
-    ).all()
-    if not rows:
-        return []
-    params = [
-        {
-            "issue": r.id,
-            "new": r.new_id,
-            "ver": r.new_version,
-            "old": old_ids,
-            "moved": r.grid_id in old_ids,
-            "at": at,
-            "actor": actor,
-            "status": r.status,
-            "note": f"grid {r.old_code} → {r.new_code} ({operation} of "
-            f"{', '.join(g.code for g in old)})",
-            "data": {"from": r.old_code, "to": r.new_code, "operation": operation},
-        }
-        for r in rows
-    ]
-    session.execute(
-        text("DELETE FROM issue_grids WHERE issue_id = :issue AND grid_id = ANY(:old)"), params
-    )
-    session.execute(
-        text(
-            "INSERT INTO issue_grids (issue_id, grid_id, grid_version) VALUES (:issue, :new, :ver) "
-            "ON CONFLICT DO NOTHING"
-        ),
-        params,
-    )
-    session.execute(
-        text(
-            "UPDATE issues SET grid_id = :new, grid_version = :ver, updated_at = :at, "
-            "row_version = row_version + 1 WHERE id = :issue AND :moved"
-        ),
-        params,
-    )
-    session.execute(
-        text(
-            "INSERT INTO issue_events (issue_id, at, actor, kind, from_status, to_status, note, "
-            "data) VALUES (:issue, :at, :actor, 'retag', :status, :status, :note, :data)"
-        ).bindparams(bindparam("data", type_=JSONB)),
-        params,
-    )
-    return [{"issue": p["issue"], **p["data"]} for p in params]
-
-
-def _former(rows: Sequence[Any], at: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "grid": row.code,
-            "post": row.post,
-            "staff_id": row.staff_id,
-            "name": row.name,
-            "role": row.role,
-            "ended_at": at.isoformat(),
-        }
-        for row in rows
-    ]
-
-
-def _staff_decisions(
-    created: Sequence[GridRecord], ended: Sequence[Any], *, at: Any
-) -> list[dict[str, Any]]:
-    """Per new grid: its empty posts and who held them on the old grids it came from (whose
-    assignments on the retired grids ended at ``at``)."""
-    decisions = []
-    for new in created:
-        messages = []
-        for post in ("A", "B"):
-            holders = [row for row in ended if row.post == post]
-            if not holders:
-                messages.append(f"grid {new.code} has no {post} post (the old grids had none)")
-            for row in holders:
-                messages.append(
-                    f"grid {new.code} has no {post} post: former {post} of {row.code} was "
-                    f"{row.name} (staff {row.staff_id}; that assignment ended when {row.code} "
-                    "was retired)"
-                )
-        decisions.append(
-            {
-                "grid": new.code,
-                "missing_posts": ["A", "B"],
-                "former_staff": _former(ended, at),
-                "messages": messages,
-            }
-        )
-    return decisions
-
-
-def _retire_decision(
-    session: Session, old: GridRecord, ended: Sequence[Any], *, at: Any
-) -> dict[str, Any]:
-    """What a person must decide after a retirement: where the grid's staff go, and which posts
-    the grid that took over its ground (its parent) lacks."""
-    taker = old.parent
-    missing: list[str] = []
-    if taker is not None:
-        held = set(
-            session.execute(
-                select(GridAssignment.post)
-                .join(Grid, Grid.id == GridAssignment.grid_id)
-                .where(Grid.code == taker, GridAssignment.valid_to.is_(None))
-            ).scalars()
-        )
-        missing = [p for p in ("A", "B") if p not in held]
-    messages = [
-        f"{row.name} (staff {row.staff_id}, {row.role}"
-        + (f", post {row.post}" if row.post else "")
-        + f") no longer works retired grid {old.code}: assign them to another grid or end "
-        "their service"
-        for row in ended
-    ]
-    messages += [f"grid {taker} has no {post} post" for post in missing]
-    if taker is None:
-        messages.append(
-            f"{old.code} was a level-1 grid: its ground is in no grid now (see /grids gaps)"
-        )
-    return {
-        "grid": taker,
-        "retired_grid": old.code,
-        "missing_posts": missing,
-        "former_staff": _former(ended, at),
-        "messages": messages,
-    }
-
-
-_OPEN_ISSUES_OF_RETIRED = text(
-    """
-    WITH candidate AS (
-        SELECT issue_id AS id FROM issue_grids WHERE grid_id = :old
-        UNION
-        SELECT id FROM issues WHERE grid_id = :old
-    )
-    SELECT i.id, i.status, COALESCE(i.grid_id = :old, false) AS moved,
-           t.id AS new_id, t.code AS new_code, t.current_version AS new_version
-    FROM candidate c
-    JOIN issues i ON i.id = c.id
-    LEFT JOIN LATERAL (
-        SELECT g.id, g.code, g.current_version FROM grids g
-        JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
-        WHERE g.retired_at IS NULL AND g.kind = 'general'
-          AND g.district_adcode = i.district_adcode AND ST_Covers(v.geom, i.geom)
-        ORDER BY g.level DESC, g.code LIMIT 1
-    ) t ON true
-    WHERE i.status <> ALL(:closed)
-    ORDER BY i.id
-    """
-)
-
-_INSERT_RETAG_EVENT = text(
-    "INSERT INTO issue_events (issue_id, at, actor, kind, from_status, to_status, note, data) "
-    "VALUES (:issue, :at, :actor, 'retag', :status, :status, :note, :data)"
-).bindparams(bindparam("data", type_=JSONB))
-
-
-def _retag_after_retirement(
-    session: Session, old: GridRecord, *, actor: str, at: Any
-) -> list[dict[str, Any]]:
-    """Open issues of a just-retired grid, by location: to the deepest current general grid at
-    their point, or to the district queue when none covers it. An issue that only carried the
-    grid as a tag (a dedicated grid) loses the tag. Each gets a ``retag`` event."""
-    rows = session.execute(
-        _OPEN_ISSUES_OF_RETIRED, {"old": old.grid_id, "closed": list(CLOSED_ISSUE_STATUSES)}
-    ).all()
-    if not rows:
-        return []
-    base = {"old": old.grid_id, "at": at, "actor": actor}
-    moved, queued, untagged = [], [], []
-    for r in rows:
-        p: dict[str, Any] = base | {"issue": r.id, "status": r.status}
-        if not r.moved:
-            p["note"] = f"untagged from retired grid {old.code}"
-            p["data"] = {"from": old.code, "to": None, "operation": "retire", "untagged": True}
-            untagged.append(p)
-        elif r.new_id is None:
-            p["note"] = (
-                f"grid {old.code} retired and no current grid covers the point: sent to the "
-                "district queue"
-            )
-            p["data"] = {"from": old.code, "to": None, "operation": "retire"}
-            p["data"]["district_queue"] = True
-            queued.append(p)
-        else:
-            p |= {"new": r.new_id, "ver": r.new_version}
-            p["note"] = f"grid {old.code} → {r.new_code} (retirement of {old.code})"
-            p["data"] = {"from": old.code, "to": r.new_code, "operation": "retire"}
-            moved.append(p)
-    everyone = [*moved, *queued, *untagged]
-    session.execute(
-        text("DELETE FROM issue_grids WHERE issue_id = :issue AND grid_id = :old"), everyone
-    )
-    if moved:
-        session.execute(
-            text(
-                "INSERT INTO issue_grids (issue_id, grid_id, grid_version) "
-                "VALUES (:issue, :new, :ver) ON CONFLICT DO NOTHING"
-            ),
-            moved,
-        )
-        session.execute(
-            text(
-                "UPDATE issues SET grid_id = :new, grid_version = :ver, updated_at = :at, "
-                "row_version = row_version + 1 WHERE id = :issue"
-            ),
-            moved,
-        )
-    if queued:
-        session.execute(
-            text(
-                "UPDATE issues SET grid_id = NULL, grid_version = NULL, "
-                "handling_level = 'district', routing_note = :note, updated_at = :at, "
-                "row_version = row_version + 1 WHERE id = :issue"
-            ),
-            queued,
-        )
-    session.execute(_INSERT_RETAG_EVENT, everyone)
-    return [{"issue": p["issue"], **p["data"]} for p in everyone]
-
-
-_OPEN_ISSUES_UNDER_RESTORED = text(
-    """
-    SELECT i.id, i.status, i.grid_id = ANY(:above) AS moved,
-           (SELECT g.code FROM grids g WHERE g.id = i.grid_id) AS old_code
-    FROM issues i
-    WHERE i.status <> ALL(:closed) AND i.district_adcode = :district
-      AND i.geom && ST_GeomFromWKB(:wkb, 4326) AND ST_Covers(ST_GeomFromWKB(:wkb, 4326), i.geom)
-      AND (i.grid_id = ANY(:above) OR :dedicated)
-      AND NOT EXISTS (SELECT 1 FROM issue_grids ig WHERE ig.issue_id = i.id AND ig.grid_id = :id)
-    ORDER BY i.id
-    """
-)
-
-
-def _retag_into_restored(
-    session: Session, restored: GridRecord, *, actor: str, at: Any
-) -> list[dict[str, Any]]:
-    """After an un-retire: open issues at points the grid covers come back to it from the
-    grids above it (a general grid), or get its tag again (a dedicated grid). Issues sent to
-    the district queue stay there: someone may already be handling them at district level."""
-    above = [r.grid_id for r in repo.ancestors(session, restored.code)]
-    rows = session.execute(
-        _OPEN_ISSUES_UNDER_RESTORED,
-        {
-            "above": above,
-            "closed": list(CLOSED_ISSUE_STATUSES),
-            "district": restored.district_adcode,
-            "wkb": shapely.to_wkb(restored.geom),
-            "dedicated": restored.kind == "dedicated",
-            "id": restored.grid_id,
-        },
-    ).all()
-    if not rows:
-        return []
-    params = []
-    for r in rows:
-        moved = bool(r.moved) and restored.kind == "general"
-        params.append(
-            {
-                "issue": r.id,
-                "status": r.status,
-                "new": restored.grid_id,
-                "ver": restored.version,
-                "moved": moved,
-                "at": at,
-                "actor": actor,
-                "note": f"grid {r.old_code} → {restored.code} (restored)"
-                if moved
-                else f"tagged to restored grid {restored.code}",
-                "data": {
-                    "from": r.old_code if moved else None,
-                    "to": restored.code,
-                    "operation": "restore",
-                },
-            }
-        )
-    session.execute(
-        text(
-            "INSERT INTO issue_grids (issue_id, grid_id, grid_version) VALUES (:issue, :new, :ver) "
-            "ON CONFLICT DO NOTHING"
-        ),
-        params,
-    )
-    session.execute(
-        text(
-            "UPDATE issues SET grid_id = :new, grid_version = :ver, updated_at = :at, "
-            "row_version = row_version + 1 WHERE id = :issue AND :moved"
-        ),
-        params,
-    )
-    session.execute(_INSERT_RETAG_EVENT, params)
-    return [{"issue": p["issue"], **p["data"]} for p in params]
 
 
 # -- gaps ------------------------------------------------------------------------------------

@@ -514,7 +514,8 @@ def next_child_code(session: Session, parent_code: str, *, dedicated: bool = Fal
     return parent.child(seq, dedicated=dedicated)
 
 
-def _version_values(
+def _write_version(
+    session: Session,
     *,
     grid_id: int,
     version: int,
@@ -524,21 +525,34 @@ def _version_values(
     actor: str,
     reason: str | None,
     valid_from: datetime,
-) -> dict[str, Any]:
-    return {
-        "grid_id": grid_id,
-        "version": version,
-        "name": fields["name"],
-        "estate_type": fields.get("estate_type"),
-        "households": fields.get("households"),
-        "population": fields.get("population"),
-        "attributes": fields.get("attributes") or {},
-        "geom": from_shape(as_multipolygon(geom), srid=4326),
-        "area_m2": area_m2,
-        "valid_from": valid_from,
-        "changed_by": actor,
-        "change_reason": reason,
-    }
+) -> None:
+    """Add version ``version`` of a grid, in force from ``valid_from``, and flush."""
+    session.add(
+        GridVersion(
+            grid_id=grid_id,
+            version=version,
+            name=fields["name"],
+            estate_type=fields.get("estate_type"),
+            households=fields.get("households"),
+            population=fields.get("population"),
+            attributes=fields.get("attributes") or {},
+            geom=from_shape(as_multipolygon(geom), srid=4326),
+            area_m2=area_m2,
+            valid_from=valid_from,
+            changed_by=actor,
+            change_reason=reason,
+        )
+    )
+    session.flush()
+
+
+def _close_current_version(session: Session, grid_id: int, at: datetime) -> None:
+    """End the validity of a grid's current version at ``at``."""
+    session.execute(
+        update(GridVersion)
+        .where(GridVersion.grid_id == grid_id, GridVersion.valid_to.is_(None))
+        .values(valid_to=at)
+    )
 
 
 def insert_grid(
@@ -571,21 +585,17 @@ def insert_grid(
     )
     session.add(grid)
     session.flush()
-    session.add(
-        GridVersion(
-            **_version_values(
-                grid_id=grid.id,
-                version=1,
-                fields=fields,
-                geom=geom,
-                area_m2=area_m2,
-                actor=actor,
-                reason=reason,
-                valid_from=valid_from,
-            )
-        )
+    _write_version(
+        session,
+        grid_id=grid.id,
+        version=1,
+        fields=fields,
+        geom=geom,
+        area_m2=area_m2,
+        actor=actor,
+        reason=reason,
+        valid_from=valid_from,
     )
-    session.flush()
     return grid.id
 
 
@@ -614,26 +624,18 @@ def add_version(
     bumped = result.rowcount
     if bumped != 1:
         raise RuntimeError(f"grid {locked.code} changed under a lock: version race")
-    session.execute(
-        update(GridVersion)
-        .where(GridVersion.grid_id == locked.id, GridVersion.valid_to.is_(None))
-        .values(valid_to=at)
+    _close_current_version(session, locked.id, at)
+    _write_version(
+        session,
+        grid_id=locked.id,
+        version=new,
+        fields=fields,
+        geom=geom,
+        area_m2=area_m2,
+        actor=actor,
+        reason=reason,
+        valid_from=at,
     )
-    session.add(
-        GridVersion(
-            **_version_values(
-                grid_id=locked.id,
-                version=new,
-                fields=fields,
-                geom=geom,
-                area_m2=area_m2,
-                actor=actor,
-                reason=reason,
-                valid_from=at,
-            )
-        )
-    )
-    session.flush()
     return new
 
 
@@ -648,11 +650,7 @@ def retire_grid(
 ) -> None:
     """End the current version's validity and mark the grid retired; history stays, and a
     ``grid_retirements`` row records who retired it, why and by which operation."""
-    session.execute(
-        update(GridVersion)
-        .where(GridVersion.grid_id == locked.id, GridVersion.valid_to.is_(None))
-        .values(valid_to=at)
-    )
+    _close_current_version(session, locked.id, at)
     session.execute(update(Grid).where(Grid.id == locked.id).values(retired_at=at))
     session.add(
         GridRetirement(

@@ -9,15 +9,8 @@ import folium
 from sqlalchemy.orm import Session
 
 from geogrid.analysis.gaps import GAP_KINDS, GAP_LABELS, CoverageGaps, coverage_gaps
-from geogrid.analysis.layers import current_grids, district_name, feature_collection
-from geogrid.maps.basemaps import (
-    add_html,
-    bounds_of,
-    display_crs,
-    escape_properties,
-    new_map,
-    title_box,
-)
+from geogrid.maps.basemaps import add_html
+from geogrid.maps.page import district_map, outline_grids
 
 __all__ = ["GAP_COLOURS", "gaps_map", "gaps_table"]
 
@@ -81,23 +74,16 @@ def gaps_map(
         inactive_days=inactive_days,
         now=now,
     )
-    outline = current_grids(
-        session, district_adcode=district_adcode, levels=[1], tolerance_deg=2e-4
-    )
-    shift = display_crs(basemap)
-    name = district_name(session, district_adcode)
-    m = new_map(
-        bounds_of([g.display for g in outline] or [r.geometry for r in gaps.rows if r.geometry]),
+    outline = outline_grids(session, district_adcode=district_adcode)
+    page = district_map(
+        session,
+        district_adcode=district_adcode,
+        shown=[g.display for g in outline] or [r.geometry for r in gaps.rows if r.geometry],
+        title="覆盖缺口 / coverage gaps",
         basemap=basemap,
-        title=f"{name} 覆盖缺口 / coverage gaps",
         tianditu_key=tianditu_key,
     )
-    folium.GeoJson(
-        escape_properties(feature_collection(outline), shift),
-        name="一级网格",
-        style_function=lambda _: {"color": "#777", "weight": 0.8, "fillOpacity": 0},
-        control=False,
-    ).add_to(m)
+    page.outline(outline, colour="#777", control=False)
     for kind in GAP_KINDS:
         rows = [r for r in gaps.by_kind(kind) if r.geometry]
         group = folium.FeatureGroup(
@@ -107,15 +93,14 @@ def gaps_map(
             colour = GAP_COLOURS[kind]
             area_kind = kind in ("uncovered", "overlap")
             folium.GeoJson(
-                escape_properties(
+                page.collection(
                     {
                         "type": "FeatureCollection",
                         "features": [
                             {"type": "Feature", "properties": r.as_dict(), "geometry": r.geometry}
                             for r in rows
                         ],
-                    },
-                    shift,
+                    }
                 ),
                 style_function=lambda _, c=colour, a=area_kind: {
                     "color": c,
@@ -127,9 +112,7 @@ def gaps_map(
                     fields=["label", "code", "detail"], aliases=["类型", "编码", "说明"]
                 ),
             ).add_to(group)
-        group.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    add_html(m, gaps_table(gaps), "geogrid_gaps_table")
+        group.add_to(page.m)
+    add_html(page.m, gaps_table(gaps), "geogrid_gaps_table")
     lines = [f"户数标准 {households_norm} 户/人, 无活动 {inactive_days} 天"]
-    add_html(m, title_box(f"{name} 覆盖缺口", lines), "geogrid_title")
-    return m
+    return page.finish("覆盖缺口", lines)

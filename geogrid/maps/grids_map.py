@@ -13,16 +13,10 @@ from folium.template import Template
 from shapely.geometry import shape
 from sqlalchemy.orm import Session
 
-from geogrid.analysis.layers import GridRecord, district_name, feature_collection
+from geogrid.analysis.layers import GridRecord, feature_collection
 from geogrid.analysis.signboards import grid_signboards
-from geogrid.maps.basemaps import (
-    add_html,
-    bounds_of,
-    display_crs,
-    escape_properties,
-    new_map,
-    title_box,
-)
+from geogrid.maps.basemaps import escape_properties
+from geogrid.maps.page import district_map
 
 __all__ = ["LAYERS", "ZoomLabels", "grids_map"]
 
@@ -139,16 +133,15 @@ def grids_map(
 ) -> folium.Map:
     """All current grids of a district with signboard popups (see the module docstring)."""
     grids = grid_signboards(session, district_adcode=district_adcode)
-    shift = display_crs(basemap)
     by_layer: dict[str, list[GridRecord]] = {}
     for g in grids:
         by_layer.setdefault(_layer_key(g), []).append(g)
-    level1 = by_layer.get("level1") or grids
-    name = district_name(session, district_adcode)
-    m = new_map(
-        bounds_of([g.display for g in level1]),
+    page = district_map(
+        session,
+        district_adcode=district_adcode,
+        shown=[g.display for g in by_layer.get("level1") or grids],
+        title="网格图 / grids",
         basemap=basemap,
-        title=f"{name} 网格图 / grids",
         tianditu_key=tianditu_key,
     )
     labels = []
@@ -157,7 +150,7 @@ def grids_map(
         if not records:
             continue
         layer = folium.GeoJson(
-            escape_properties(feature_collection(records), shift),
+            page.collection(feature_collection(records)),
             name=f"{layer_name} ({len(records)})",
             style_function=lambda _, style=style: style,
             highlight_function=lambda _: {"weight": 3, "fillOpacity": 0.35},
@@ -165,18 +158,18 @@ def grids_map(
             show=key != "level3",
             smooth_factor=0.5,
         )
-        layer.add_to(m)
+        layer.add_to(page.m)
         labels.append({"key": key, "layer": layer.get_name(), "min_zoom": min_zoom})
     # leaflet-search puts its layer on the map: the index points are drawn invisible.
     index = folium.GeoJson(
-        _search_index(grids, shift),
+        _search_index(grids, page.shift),
         name="search index",
         control=False,
         marker=folium.CircleMarker(
             radius=1, stroke=False, fill=False, class_name="gg-search-point"
         ),
     )
-    index.add_to(m)
+    index.add_to(page.m)
     Search(
         index,
         search_label="label",
@@ -185,9 +178,7 @@ def grids_map(
         placeholder="网格编码或名称 / code or name",
         collapsed=False,
         position="topright",
-    ).add_to(m)
-    m.add_child(ZoomLabels(labels))
-    folium.LayerControl(collapsed=False).add_to(m)
+    ).add_to(page.m)
+    page.m.add_child(ZoomLabels(labels))
     counts = ", ".join(f"{n} {len(by_layer.get(k, []))}" for k, n, _, _ in LAYERS)
-    add_html(m, title_box(f"{name} 网格", [counts]), "geogrid_title")
-    return m
+    return page.finish("网格", [counts])

@@ -10,16 +10,9 @@ from sqlalchemy.orm import Session
 
 from geogrid.analysis.filters import IssueFilter
 from geogrid.analysis.heatmap import HeatFrame, heatmap_data
-from geogrid.analysis.layers import current_grids, district_name, feature_collection, require_grids
-from geogrid.maps.basemaps import (
-    DisplayCRS,
-    add_html,
-    bounds_of,
-    display_crs,
-    escape_properties,
-    new_map,
-    title_box,
-)
+from geogrid.analysis.layers import require_grids
+from geogrid.maps.basemaps import DisplayCRS
+from geogrid.maps.page import district_map, outline_grids
 
 __all__ = ["issue_heatmap"]
 
@@ -58,36 +51,33 @@ def issue_heatmap(
     data = heatmap_data(
         session, district_adcode=district_adcode, issue_filter=issue_filter, months=months
     )
-    outline = current_grids(
-        session, district_adcode=district_adcode, levels=[1], tolerance_deg=2e-4
-    )
+    outline = outline_grids(session, district_adcode=district_adcode)
     require_grids(outline, district_adcode=district_adcode, what="level-1 grids")
-    shift = display_crs(basemap)
-    name = district_name(session, district_adcode)
-    m = new_map(
-        bounds_of([g.display for g in outline]),
+    page = district_map(
+        session,
+        district_adcode=district_adcode,
+        shown=[g.display for g in outline],
+        title="问题热力图 / issue heatmap",
         basemap=basemap,
-        title=f"{name} 问题热力图 / issue heatmap",
         tianditu_key=tianditu_key,
     )
-    folium.GeoJson(
-        escape_properties(feature_collection(outline), shift),
-        name="一级网格",
-        style_function=lambda _: {"color": "#555", "weight": 0.8, "fillOpacity": 0},
+    page.outline(
+        outline,
+        colour="#555",
         tooltip=folium.GeoJsonTooltip(fields=["name", "code"], aliases=["网格", "编码"]),
-    ).add_to(m)
+    )
     scale = _scale([data.frame])
     HeatMap(
-        _latlng_weights(data.frame, shift, scale),
+        _latlng_weights(data.frame, page.shift, scale),
         name=f"热力图 ({data.frame.issues} 件)",
         radius=12,
         blur=15,
         min_opacity=0.3,
         max_zoom=15,
-    ).add_to(m)
+    ).add_to(page.m)
     month_scale = _scale(data.months)
     HeatMapWithTime(
-        [_latlng_weights(f, shift, month_scale) for f in data.months],
+        [_latlng_weights(f, page.shift, month_scale) for f in data.months],
         index=[f"{f.label} ({f.issues} 件)" for f in data.months],
         name="逐月动画 (近12个月)",
         radius=12,
@@ -98,12 +88,10 @@ def issue_heatmap(
         overlay=True,
         use_local_extrema=False,
         scale_radius=False,
-    ).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    ).add_to(page.m)
     lines = [
         issue_filter.describe(),
         f"{data.frame.issues} 件问题"
         + (f", 按约 {data.cell_m:.0f} m 网格汇总" if data.aggregated else ", 逐点显示"),
     ]
-    add_html(m, title_box(f"{name} 问题热力图", lines), "geogrid_title")
-    return m
+    return page.finish("问题热力图", lines)

@@ -3,21 +3,14 @@ chosen level, classed by quantiles or natural breaks (mapclassify), with a legen
 
 from __future__ import annotations
 
-import branca.colormap as cm
+from typing import Any, Unpack
+
 import folium
 from sqlalchemy.orm import Session
 
-from geogrid.analysis.filters import IssueFilter
-from geogrid.analysis.layers import district_name
-from geogrid.analysis.rates import grid_rates
-from geogrid.maps.basemaps import (
-    add_html,
-    bounds_of,
-    display_crs,
-    escape_properties,
-    new_map,
-    title_box,
-)
+from geogrid.analysis.rates import RateOptions, grid_rates
+from geogrid.maps.choropleth import choropleth_layer, step_legend
+from geogrid.maps.page import district_map
 
 __all__ = ["PALETTE", "rates_map"]
 
@@ -39,28 +32,19 @@ def rates_map(
     session: Session,
     *,
     district_adcode: str,
-    level: int = 2,
-    scheme: str = "quantiles",
-    k: int = 5,
-    issue_filter: IssueFilter | None = None,
     basemap: str = "blank",
     tianditu_key: str | None = None,
+    **options: Unpack[RateOptions],
 ) -> folium.Map:
-    """Issues per 1 000 households of each current general grid of ``level``."""
-    rates = grid_rates(
+    """Issues per 1 000 households of each current general grid of ``level``; ``options``
+    (level, scheme, k, issue_filter) are those of :func:`geogrid.analysis.rates.grid_rates`."""
+    rates = grid_rates(session, district_adcode=district_adcode, **options)
+    page = district_map(
         session,
         district_adcode=district_adcode,
-        level=level,
-        scheme=scheme,
-        k=k,
-        issue_filter=issue_filter,
-    )
-    shift = display_crs(basemap)
-    name = district_name(session, district_adcode)
-    m = new_map(
-        bounds_of([g.display for g in rates.grids]),
+        shown=[g.display for g in rates.grids],
+        title="问题发生率 / issue rates",
         basemap=basemap,
-        title=f"{name} 问题发生率 / issue rates",
         tianditu_key=tianditu_key,
     )
     colours = PALETTE[: len(rates.breaks)]
@@ -68,38 +52,29 @@ def rates_map(
         (g.properties["rate"] for g in rates.grids if g.properties["rate"] is not None), default=0.0
     )
 
-    def style(feature: dict) -> dict:
+    def style(feature: dict[str, Any]) -> dict[str, Any]:
         klass = feature["properties"]["class"]
         fill = NO_DATA if klass is None else colours[min(klass, len(colours) - 1)]
         return {"color": "#666", "weight": 0.5, "fillColor": fill, "fillOpacity": 0.8}
 
-    folium.GeoJson(
-        escape_properties(rates.geojson(), shift),
-        name=f"{level}级网格 每千户问题数",
-        style_function=style,
-        highlight_function=lambda _: {"weight": 2.5, "color": "#000"},
-        tooltip=folium.GeoJsonTooltip(
-            fields=["name", "code", "count", "households", "rate"],
-            aliases=["网格", "编码", "问题数", "户数", "每千户"],
-        ),
-    ).add_to(m)
-    if len(rates.breaks) >= 1:
-        index = [lowest, *rates.breaks]
-        if len(colours) == 1:
-            colours = colours * 2
-            index = [lowest, rates.breaks[0] + 1e-9]
-        legend = cm.StepColormap(
-            colours,
-            index=index,
-            vmin=index[0],
-            vmax=index[-1],
-            caption=f"每千户问题数 ({rates.scheme}, {len(rates.breaks)} 类)",
-        )
-        legend.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    choropleth_layer(
+        page,
+        rates.geojson(),
+        name=f"{rates.level}级网格 每千户问题数",
+        style=style,
+        tooltip=[
+            ("name", "网格"),
+            ("code", "编码"),
+            ("count", "问题数"),
+            ("households", "户数"),
+            ("rate", "每千户"),
+        ],
+    )
+    caption = f"每千户问题数 ({rates.scheme}, {len(rates.breaks)} 类)"
+    if legend := step_legend(colours, lowest, rates.breaks, caption=caption):
+        legend.add_to(page.m)
     lines = [
-        (issue_filter or IssueFilter()).describe(),
+        rates.issue_filter.describe(),
         "分级 " + ", ".join(f"≤{b:g}" for b in rates.breaks),
     ]
-    add_html(m, title_box(f"{name} 每千户问题数", lines), "geogrid_title")
-    return m
+    return page.finish("每千户问题数", lines)
