@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from geogrid.demo import names
 from geogrid.demo.boundary import read_boundary
 from geogrid.demo.generate import DemoData, generate_demo
+from geogrid.issues.calendar import WorkingCalendar, issue_deadline
 from geogrid.settings import Settings
 
 __all__ = ["DemoReport", "load_demo"]
@@ -261,8 +262,17 @@ def _write(conn: Any, d: DemoData, stages: _Stages) -> dict[str, int]:
     _copy(
         conn,
         "issue_categories",
-        ("id", "code", "name", "parent_id", "default_level", "deadline_hours", "department_id"),
-        d.categories,
+        (
+            "id",
+            "code",
+            "name",
+            "parent_id",
+            "default_level",
+            "deadline_hours",
+            "department_id",
+            "deadline_working_time",
+        ),
+        ((*c, c[5] >= names.WORKING_TIME_FROM_HOURS) for c in d.categories),
     )
 
     stages.step("standard addresses")
@@ -306,7 +316,8 @@ def _write(conn: Any, d: DemoData, stages: _Stages) -> dict[str, int]:
     )
 
     stages.step("issues")
-    counts["issues"] = _write_issues(conn, d)
+    timelines = _timelines(conn, d)
+    counts["issues"] = _write_issues(conn, d, timelines)
     stages.step("issue grids")
     _copy(
         conn,
@@ -315,7 +326,7 @@ def _write(conn: Any, d: DemoData, stages: _Stages) -> dict[str, int]:
         ((i, g, 1) for i, g in d.issue_grids),
     )
     stages.step("issue timelines")
-    counts["issue events"] = _write_events(conn, d)
+    counts["issue events"] = _write_events(conn, d, timelines)
 
     stages.step("sequences and statistics")
     for table in (
@@ -339,7 +350,27 @@ def _write(conn: Any, d: DemoData, stages: _Stages) -> dict[str, int]:
     return counts
 
 
-def _timeline(i: int, d: DemoData) -> dict[str, datetime | None]:
+Timeline = dict[str, datetime | None]
+
+
+def _timelines(conn: Any, d: DemoData) -> list[Timeline]:
+    """Each issue's timestamps. Deadlines follow the category's rule as live reports do:
+    working hours on the district's calendar (weekends, holidays and make-up workdays from
+    ``calendar_days``) for deadlines of three days or more, clock hours below that."""
+    overrides = {
+        day: workday
+        for day, workday in conn.execute(
+            "SELECT day, is_workday FROM calendar_days "
+            "WHERE district_adcode IS NULL OR district_adcode = %s "
+            "ORDER BY district_adcode NULLS FIRST",
+            (names.DISTRICT_ADCODE,),
+        )
+    }
+    calendar = WorkingCalendar(overrides=overrides)
+    return [_timeline(i, d, calendar) for i in range(len(d.issues["x"]))]
+
+
+def _timeline(i: int, d: DemoData, calendar: WorkingCalendar) -> Timeline:
     iss = d.issues
     reported = iss["reported_at"][i].astype(datetime).replace(tzinfo=UTC)
     status = iss["status"][i]
@@ -354,7 +385,13 @@ def _timeline(i: int, d: DemoData) -> dict[str, datetime | None]:
     if status != "reported":
         accepted = reported + timedelta(hours=1 + (i % 7))
         t["accepted"] = accepted
-        t["deadline"] = accepted + timedelta(hours=int(iss["deadline_h"][i]))
+        hours = int(iss["deadline_h"][i])
+        t["deadline"] = issue_deadline(
+            accepted,
+            hours,
+            working_time=hours >= names.WORKING_TIME_FROM_HOURS,
+            calendar=calendar,
+        )
     if status in ("resolved", "verified", "evaluated", "closed"):
         t["resolved"] = reported + resolve
     if status == "closed":
@@ -362,7 +399,7 @@ def _timeline(i: int, d: DemoData) -> dict[str, datetime | None]:
     return t
 
 
-def _write_issues(conn: Any, d: DemoData) -> int:
+def _write_issues(conn: Any, d: DemoData, timelines: list[Timeline]) -> int:
     iss = d.issues
     n = len(iss["x"])
     geoms = _ewkb(shapely.points(iss["x"], iss["y"]))
@@ -370,7 +407,7 @@ def _write_issues(conn: Any, d: DemoData) -> int:
 
     def rows() -> Iterator[tuple[Any, ...]]:
         for i in range(n):
-            t = _timeline(i, d)
+            t = timelines[i]
             status = iss["status"][i]
             grid_id = int(iss["grid_id"][i])
             dept = int(iss["department_id"][i]) or None
@@ -432,13 +469,13 @@ _PATH = ("reported", "accepted", "discussing", "decided", "in_progress", "resolv
 _CLOSE = ("verified", "evaluated", "closed")
 
 
-def _write_events(conn: Any, d: DemoData) -> int:
+def _write_events(conn: Any, d: DemoData, timelines: list[Timeline]) -> int:
     """The workflow log of each demo issue, consistent with its state and timestamps."""
     iss = d.issues
 
     def rows() -> Iterator[tuple[Any, ...]]:
         for i in range(len(iss["x"])):
-            t = _timeline(i, d)
+            t = timelines[i]
             status = iss["status"][i]
             issue_id = i + 1
             reported = t["reported"]

@@ -182,6 +182,11 @@ DEPARTMENTS: tuple[tuple[str, str, str], ...] = (
 government; each is prefixed with 华州区 when loaded."""
 
 
+WORKING_TIME_FROM_HOURS = 72
+"""Deadlines of three days or more run in working hours (weekends and holidays off); shorter
+ones (a day for refuse, four hours for an emergency) run around the clock."""
+
+
 @dataclass(frozen=True, slots=True)
 class CategorySeed:
     code: str
