@@ -206,3 +206,27 @@ def test_two_concurrent_transitions_do_not_both_apply(issues_api: IssuesApi) -> 
 def test_unknown_issue_is_404(issues_api: IssuesApi) -> None:
     assert issues_api.client.get("/issues/999999999").status_code == 404
     assert move(issues_api, 999999999, "accepted").status_code == 404
+
+
+def test_reopened_work_gets_a_fresh_deadline(issues_api: IssuesApi) -> None:
+    api = issues_api
+    iid = new_issue(api, 12)["id"]
+    for target, fields in [
+        ("accepted", {}),
+        ("in_progress", {}),
+        ("resolved", {"resolution": "已处理"}),
+        ("verified", {}),
+    ]:
+        assert move(api, iid, target, **fields).status_code == 200
+    # pretend the first deadline is long gone, then the resident is unsatisfied
+    api.db.execute(
+        text("UPDATE issues SET deadline_at = now() - interval '30 days' WHERE id = :id"),
+        {"id": iid},
+    )
+    api.db.flush()
+    reopened = move(api, iid, "evaluated", rating="unsatisfied")
+    assert reopened.status_code == 200, reopened.text
+    body = reopened.json()
+    assert body["status"] == "in_progress"
+    assert datetime.fromisoformat(body["deadline_at"]) > datetime.now(UTC)
+    assert body["overdue"] is False

@@ -459,7 +459,10 @@ def transition(
         values["decision"] = request.decision
     elif target == "in_progress":
         if row.status in ("resolved", "evaluated"):
-            values |= {"resolved_at": None}
+            # sent back to work: the clock of the current level starts again
+            deadline = level_deadline(session, row.category_id, row.district_adcode, now)
+            values |= {"resolved_at": None, "deadline_at": deadline}
+            data["deadline_at"] = deadline.isoformat()
         if request.department:
             dept = _department_id(session, request.department, row.district_adcode)
             # 部门报到: the department's clock starts now
@@ -492,8 +495,11 @@ def transition(
         values["rating"] = request.rating
         data["rating"] = request.rating
         if request.rating == "unsatisfied":
-            # 群众评事: an unsatisfied resident sends the work back, the rating stays on record
-            values |= {"status": "in_progress", "resolved_at": None}
+            # 群众评事: an unsatisfied resident sends the work back, the rating stays on record,
+            # and the work gets a fresh deadline at its level
+            deadline = level_deadline(session, row.category_id, row.district_adcode, now)
+            values |= {"status": "in_progress", "resolved_at": None, "deadline_at": deadline}
+            data["deadline_at"] = deadline.isoformat()
             extra_events.append(
                 ("reopened", "evaluated", "in_progress", "unsatisfied rating: reopened", {})
             )
