@@ -28,8 +28,10 @@ __all__ = ["EPSILON_DEG", "CellLookup"]
 
 #: Safety margin around cells and segments (degrees, ~1 mm): far above float rounding.
 EPSILON_DEG = 1e-8
-#: About this many cells over the bounding box (40 m cells over a county-sized district).
-TARGET_CELLS = 1_200_000
+#: About this many cells over the bounding box (~110 m cells over a county-sized district).
+#: Measured on the demo (1M points): 1.2M cells build in 1.2 s and answer in 0.11 s; 150k
+#: cells build in 0.12 s and answer in 0.13 s, so a one-off bulk job is 5x faster in all.
+TARGET_CELLS = 150_000
 
 IntArray = NDArray[np.int64]
 

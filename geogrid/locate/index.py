@@ -233,7 +233,7 @@ class GridIndex:
         return out
 
     def cells(self) -> CellLookup:
-        """The cell raster of this index, built on first use (about a second)."""
+        """The cell raster of this index, built on first use (about 0.1 s)."""
         with self._cells_lock:
             if self._cells is None:
                 from geogrid.locate.cells import CellLookup
