@@ -125,13 +125,29 @@ def _grid_highlight(_: dict[str, Any]) -> dict[str, Any]:
     return {"weight": 3, "fillOpacity": 0.35}
 
 
+PAGES: tuple[tuple[str, str], ...] = (
+    ("/maps/grids", "网格图"),
+    ("/maps/heatmap", "问题热力图"),
+    ("/maps/rates", "问题发生率"),
+    ("/maps/hotspots", "热点分析"),
+    ("/maps/gaps", "覆盖缺口"),
+    ("/editor", "边界编辑"),
+    ("/docs", "接口文档"),
+)
+"""Where an office user goes from the landing page (the pages the API serves)."""
+
+
 def _title_box(title: str, subtitle: str) -> folium.Element:
+    links = " · ".join(
+        f'<a href="{href}" style="color:#1f5f8b">{html.escape(label)}</a>' for href, label in PAGES
+    )
     return folium.Element(
-        '<div style="position:absolute;top:10px;left:60px;z-index:1000;background:#fff;'
-        "padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);"
+        '<div id="geogrid-title" style="position:absolute;top:10px;left:60px;z-index:1000;'
+        "background:#fff;padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);"
         'font:14px/1.4 system-ui,sans-serif">'
         f"<strong>{html.escape(title)}</strong><br>"
-        f'<span style="color:#555">{html.escape(subtitle)}</span></div>'
+        f'<span style="color:#555">{html.escape(subtitle)}</span><br>'
+        f'<nav style="margin-top:4px;font-size:13px">{links}</nav></div>'
     )
 
 
