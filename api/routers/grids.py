@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import SessionDep, SettingsDep
 from api.schemas_grids import (
@@ -29,6 +29,7 @@ from geogrid.grids.geojson import (
     feature_collection,
     grid_feature,
 )
+from geogrid.grids.signboard import grid_signboard, signboard_html, signboard_json
 from geogrid.grids.validation import parse_fix
 
 router = APIRouter(tags=["grids"])
@@ -247,6 +248,24 @@ def retire_grid(
 ) -> JSONResponse:
     result = edits.retire(session, code, if_match=if_match, actor=unquote(actor), reason=reason)
     return _geojson(_feature(result.record) | result.members())
+
+
+@router.get(
+    "/grids/{code}/signboard",
+    summary="The grid's signboard (网格信息公示牌): A/B posts, on duty, party branch",
+    response_model=None,
+)
+def get_signboard(
+    session: SessionDep,
+    code: Annotated[str, Path(description="Grid code")],
+    format: Annotated[
+        Literal["json", "html"], Query(description="html: a printable card")
+    ] = "json",
+) -> Response:
+    board, chain, district = grid_signboard(session, code)
+    if format == "html":
+        return HTMLResponse(signboard_html(board, chain, district))
+    return JSONResponse(signboard_json(board, chain, district))
 
 
 @router.get("/grids/{code}/children", summary="Child grids")
