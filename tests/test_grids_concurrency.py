@@ -8,8 +8,6 @@ connection until both requests are seen waiting in ``pg_stat_activity``, then le
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from tests.concurrency import race_behind_row_lock
 from tests.test_grids_support import Leaf, feature, inner_square, pick_leaf
 
 
@@ -52,50 +51,26 @@ def scratch_grid(committing_client: TestClient, demo: Engine, leaf: Leaf) -> Ite
             conn.execute(text("DELETE FROM grids WHERE code = :c"), {"c": code})
 
 
-def _waiting_on_locks(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                ),
-            ).scalar_one()
-        )
-
-
 def test_two_concurrent_patches_from_one_version_exactly_one_wins(
     committing_client: TestClient, demo: Engine, scratch_grid: str
 ) -> None:
     code = scratch_grid
     tag = committing_client.get(f"/grids/{code}").headers["ETag"]
     assert tag == f'"{code}-v1"'
-    results: dict[str, Any] = {}
 
-    def patch(name: str) -> None:
-        r = committing_client.patch(
+    def patch(name: str) -> Any:
+        return committing_client.patch(
             f"/grids/{code}",
             json={"type": "Feature", "properties": {"name": name}},
             headers={"If-Match": tag, "X-Actor": name},
         )
-        results[name] = r
 
-    holder = demo.connect()
-    trans = holder.begin()
-    try:
-        holder.execute(text("SELECT 1 FROM grids WHERE code = :c FOR UPDATE"), {"c": code})
-        threads = [threading.Thread(target=patch, args=(n,)) for n in ("alpha", "beta")]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 60  # a guard against hanging, not a timed assertion
-        while _waiting_on_locks(demo) < 2:
-            assert time.monotonic() < deadline, "the two requests never both reached the lock"
-            time.sleep(0.05)
-    finally:
-        trans.rollback()
-        holder.close()
-    for t in threads:
-        t.join(timeout=120)
+    results = race_behind_row_lock(
+        demo,
+        "SELECT 1 FROM grids WHERE code = :c FOR UPDATE",
+        {"c": code},
+        {name: (lambda name=name: patch(name)) for name in ("alpha", "beta")},
+    )
     statuses = sorted(r.status_code for r in results.values())
     assert statuses == [200, 412], {k: (r.status_code, r.text) for k, r in results.items()}
     loser = next(r for r in results.values() if r.status_code == 412).json()

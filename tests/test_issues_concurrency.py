@@ -12,8 +12,6 @@ the committed row, so its update touches nothing.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,18 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-
-def _waiting_on_locks(engine: Engine) -> int:
-    """Backends of this database waiting for a lock (our two requests, once they block)."""
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                )
-            ).scalar_one()
-        )
+from tests.concurrency import race_behind_row_lock
 
 
 @pytest.fixture
@@ -69,30 +56,19 @@ def test_two_concurrent_transitions_from_one_version_exactly_one_applies(
         "alpha": {"to": "accepted", "note": "立案"},
         "beta": {"to": "rejected", "note": "不予受理"},
     }
-    results: dict[str, Any] = {}
 
-    def move(name: str) -> None:
+    def move(name: str) -> Any:
         headers = {"X-Actor": name} | ({"If-Match": f'"{version}"'} if if_match else {})
-        results[name] = committing_client.post(
+        return committing_client.post(
             f"/issues/{iid}/transitions", json=moves[name], headers=headers
         )
 
-    holder = demo.connect()
-    trans = holder.begin()
-    try:
-        holder.execute(text("SELECT 1 FROM issues WHERE id = :i FOR UPDATE"), {"i": iid})
-        threads = [threading.Thread(target=move, args=(n,)) for n in moves]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 60  # a guard against hanging, not a timed assertion
-        while _waiting_on_locks(demo) < 2:
-            assert time.monotonic() < deadline, "the two requests never both reached the lock"
-            time.sleep(0.05)
-    finally:
-        trans.rollback()
-        holder.close()
-    for t in threads:
-        t.join(timeout=120)
+    results = race_behind_row_lock(
+        demo,
+        "SELECT 1 FROM issues WHERE id = :i FOR UPDATE",
+        {"i": iid},
+        {name: (lambda name=name: move(name)) for name in moves},
+    )
 
     lost = 412 if if_match else 409
     statuses = sorted(r.status_code for r in results.values())
