@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from geogrid.settings import Settings
-from geogrid.storage.database import create_db_engine, session_scope
+from geogrid.storage.database import create_db_engine
 
 DEFAULT_TEST_URL = "postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid_test"
 
@@ -78,26 +78,10 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     nothing behind. Tests that need real commits (concurrency, another process) use
     ``committing_client`` and clean up after themselves.
     """
-    from api.deps import get_session
-    from api.main import create_app
+    from tests.rolled_back import rolled_back_app
 
-    conn = engine.connect()
-    trans = conn.begin()
-    app = create_app(settings)
-
-    factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint")
-
-    def session_in_test_transaction() -> Iterator[Session]:
-        with session_scope(factory) as session:
-            yield session
-
-    app.dependency_overrides[get_session] = session_in_test_transaction
-    try:
-        with TestClient(app, raise_server_exceptions=False) as test_client:
-            yield test_client
-    finally:
-        trans.rollback()
-        conn.close()
+    with rolled_back_app(settings, engine) as (test_client, _, _):
+        yield test_client
 
 
 @pytest.fixture

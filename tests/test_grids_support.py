@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.orm import Session
 
 from geogrid.settings import Settings
+from tests.rolled_back import rolled_back_app
 
 
 @dataclass(slots=True)
@@ -55,31 +55,8 @@ def rolled_back_client(
     settings: Settings, engine: Engine
 ) -> Iterator[tuple[TestClient, Connection]]:
     """Body of a ``grids_client`` fixture (see the module docstring)."""
-    from api.deps import get_session
-    from api.main import create_app
-
-    conn = engine.connect()
-    trans = conn.begin()
-    app = create_app(settings)
-
-    def session_in_test_transaction() -> Iterator[Session]:
-        session = Session(bind=conn, join_transaction_mode="create_savepoint")
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    app.dependency_overrides[get_session] = session_in_test_transaction
-    try:
-        with TestClient(app, raise_server_exceptions=False) as test_client:
-            yield test_client, conn
-    finally:
-        trans.rollback()
-        conn.close()
+    with rolled_back_app(settings, engine) as (test_client, conn, _):
+        yield test_client, conn
 
 
 def polygon(geom: BaseGeometry) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from geogrid.settings import Settings
 from geogrid.spatial.crs import from_wgs84
+from tests.rolled_back import rolled_back_app
 
 
 @dataclass
@@ -32,33 +33,12 @@ class IssuesApi:
 
 @pytest.fixture
 def issues_api(settings: Settings, demo: Engine) -> Iterator[IssuesApi]:
-    from api.deps import get_session
-    from api.main import create_app
-
-    conn = demo.connect()
-    trans = conn.begin()
-    app = create_app(settings)
-
-    def session_in_test_transaction() -> Iterator[Session]:
-        session = Session(bind=conn, join_transaction_mode="create_savepoint")
+    with rolled_back_app(settings, demo) as (client, conn, app):
+        db = Session(bind=conn, join_transaction_mode="create_savepoint")
         try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    app.dependency_overrides[get_session] = session_in_test_transaction
-    db = Session(bind=conn, join_transaction_mode="create_savepoint")
-    try:
-        with TestClient(app, raise_server_exceptions=False) as client:
             yield IssuesApi(client, db, app)
-    finally:
-        db.close()
-        trans.rollback()
-        conn.close()
+        finally:
+            db.close()
 
 
 def leaf_grid(db: Session, offset: int = 0) -> dict[str, Any]:
