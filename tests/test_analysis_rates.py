@@ -57,16 +57,22 @@ def test_class_breaks_reject_unknown_schemes() -> None:
 
 
 def test_heatmap_aggregates_a_year_and_keeps_every_issue(demo: Engine) -> None:
+    """The demo spreads its issues over the 365 days before it was loaded. Thirteen calendar
+    months ending at its last issue hold all of them whatever the date of the load (twelve
+    would miss most of a month when the load falls in a month's first days)."""
     with Session(demo) as session:
-        total = session.execute(
-            text("SELECT count(*) FROM issues WHERE district_adcode = :a"), {"a": HUAZHOU}
-        ).scalar_one()
-        data = heatmap_data(session, district_adcode=HUAZHOU)
+        total, latest = session.execute(
+            text("SELECT count(*), max(reported_at) FROM issues WHERE district_adcode = :a"),
+            {"a": HUAZHOU},
+        ).one()
+        until = IssueFilter(end=latest + timedelta(seconds=1))
+        data = heatmap_data(session, district_adcode=HUAZHOU, issue_filter=until, months=13)
     assert total > MAX_POINTS
     assert data.aggregated and data.months_aggregated and data.cell_m == 100
     assert len(data.frame.points) < MAX_POINTS
     assert sum(p[2] for p in data.frame.points) == total == data.frame.issues
-    assert len(data.months) == 12
+    assert len(data.months) == 13
+    assert sum(f.issues for f in data.months) == total
     assert all(sum(p[2] for p in f.points) == f.issues for f in data.months)
 
 
