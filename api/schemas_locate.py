@@ -64,7 +64,12 @@ class SignboardRead(BaseModel):
     post_a: StaffRead | None
     post_b: StaffRead | None
     on_duty: StaffRead | None = Field(description="A, or B when A is away")
-    on_duty_reason: str
+    on_duty_reason: str = Field(description="Why, in English (label of on_duty_code)")
+    on_duty_code: str = Field(
+        description="Stable reason code: a_on_duty, a_away_b_covers, no_a_b_covers, both_away, "
+        "a_away_no_b, no_a_b_away, no_posts or not_recorded (a past date)"
+    )
+    on_duty_label: str = Field(description="Why, in Chinese")
     members: list[StaffRead]
     party_organisations: list[PartyOrgRead]
 

@@ -1,71 +1,74 @@
 """The signboard (网格信息公示牌) of every current grid: name, code, area, A/B workers with
-phones, and who is on duty, for the grids map and its ``/analysis/grids`` data."""
+phones, and who is on duty, for the grids map and its ``/analysis/grids`` data.
+
+Who is on duty is the AB rule of :mod:`geogrid.rules.on_duty`, the same one the signboard,
+``/locate``, report routing and the gaps map ask."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geogrid.analysis.layers import GridRecord, current_grids, feature_collection, require_grids
+from geogrid.rules.on_duty import OnDutyAnswer, PostHolder, load_post_holders, post_state
 
-__all__ = ["grid_signboards", "on_duty"]
-
-_POSTS = """
-SELECT a.grid_id, a.post, s.name, s.phone, s.availability
-FROM grid_assignments a JOIN staff s ON s.id = a.staff_id AND s.active
-JOIN grids g ON g.id = a.grid_id
-WHERE a.valid_to IS NULL AND a.post IS NOT NULL AND g.district_adcode = :adcode
-"""
+__all__ = ["grid_signboards", "on_duty_text"]
 
 
-def on_duty(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
-    """Who answers for the grid now: A, or B when A is away (AB岗).
+def on_duty_text(answer: OnDutyAnswer) -> str:
+    """The map popup's one line for who answers now: the post and name, with the rule's
+    Chinese reason whenever it is not simply A.
 
-    >>> a = {"name": "张三", "availability": "away"}
-    >>> on_duty(a, {"name": "李四", "availability": "on_duty"})
-    'B 李四 (A 外出)'
+    >>> from datetime import UTC, datetime
+    >>> from geogrid.rules.on_duty import on_duty
+    >>> a = PostHolder(1, "张三", "away")
+    >>> now = datetime(2026, 5, 5, 9, tzinfo=UTC)
+    >>> on_duty_text(on_duty(a, PostHolder(2, "李四", "on_duty"), now=now))
+    'B 李四 (A岗外出，B岗代岗)'
     """
-    if a and a["availability"] == "on_duty":
-        return f"A {a['name']}"
-    if b and b["availability"] == "on_duty":
-        return f"B {b['name']} (A 外出)" if a else f"B {b['name']} (无A岗)"
-    return "无人在岗"
+    if answer.holder is None:
+        return f"无人在岗 ({answer.label_zh})"
+    if answer.reason == "a_on_duty":
+        return f"A {answer.holder.name}"
+    return f"{answer.post} {answer.holder.name} ({answer.label_zh})"
 
 
-def _person(p: dict[str, Any] | None) -> str:
-    if not p:
+def _person(holder: PostHolder | None, now: datetime) -> str:
+    state = post_state(holder, now=now)
+    if holder is None or state == "vacant":
         return "—"
-    away = "" if p["availability"] == "on_duty" else " (外出)"
-    return f"{p['name']} {p['phone'] or ''}{away}".strip()
+    away = " (外出)" if state == "away" else ""
+    return f"{holder.name} {holder.phone or ''}{away}".strip()
 
 
 def grid_signboards(
-    session: Session, *, district_adcode: str, levels: tuple[int, ...] = (1, 2, 3)
+    session: Session,
+    *,
+    district_adcode: str,
+    levels: tuple[int, ...] = (1, 2, 3),
+    now: datetime | None = None,
 ) -> list[GridRecord]:
     """Current general and dedicated grids of ``levels`` with signboard properties:
-    ``area_km2``, ``a_post``, ``b_post`` (name, phone), ``on_duty``, ``dedicated_type``."""
+    ``area_km2``, ``a_post``, ``b_post`` (name, phone; "—" for a vacant post), ``on_duty``
+    (text), ``on_duty_staff_id`` and ``on_duty_code`` (the AB rule's answer at ``now``),
+    ``dedicated_type``."""
     grids = current_grids(
         session, district_adcode=district_adcode, levels=levels, kinds=("general", "dedicated")
     )
     require_grids(grids, district_adcode=district_adcode, what="grids")
-    posts: dict[int, dict[str, dict[str, Any]]] = {}
-    for grid_id, post, name, phone, availability in session.execute(
-        text(_POSTS), {"adcode": district_adcode}
-    ):
-        posts.setdefault(grid_id, {})[post] = {
-            "name": name,
-            "phone": phone,
-            "availability": availability,
-        }
+    now = now or datetime.now(UTC)
+    posts = load_post_holders(session, [g.id for g in grids])
     for g in grids:
-        a, b = posts.get(g.id, {}).get("A"), posts.get(g.id, {}).get("B")
+        answer = posts[g.id].on_duty(now=now)
         g.properties = {
             "area_km2": round(g.area_m2 / 1e6, 3),
-            "a_post": _person(a),
-            "b_post": _person(b),
-            "on_duty": on_duty(a, b),
+            "a_post": _person(posts[g.id].a, now),
+            "b_post": _person(posts[g.id].b, now),
+            "on_duty": on_duty_text(answer),
+            "on_duty_staff_id": answer.holder.staff_id if answer.holder else None,
+            "on_duty_code": answer.reason,
             "households": g.households,
             "dedicated_type": g.dedicated_type,
         }

@@ -48,8 +48,11 @@ _CHAIN_SQL = text(
 _DISTRICT_SQL = text("SELECT name FROM admin_areas WHERE code = :adcode AND level = 'district'")
 
 
-def grid_signboard(session: Session, code: str) -> tuple[Signboard, list[GridRef], str]:
-    """The signboard of the current grid ``code``, its chain (level 1 first) and district."""
+def grid_signboard(
+    session: Session, code: str, *, now: datetime | None = None
+) -> tuple[Signboard, list[GridRef], str]:
+    """The signboard of the current grid ``code``, its chain (level 1 first) and district; who
+    is on duty is asked of the AB rule at ``now`` (default: the clock)."""
     rows = session.execute(_CHAIN_SQL, {"code": code}).all()
     if not rows or rows[-1].code != code:
         raise NotFoundError(f"There is no current grid {code}.", code=code)
@@ -75,7 +78,7 @@ def grid_signboard(session: Session, code: str) -> tuple[Signboard, list[GridRef
         staff_grid_ids=[grid.id],
         party_grid_ids=[g.id for g in chain],
     )
-    board = build_signboard(grid, data, party_chain=chain)
+    board = build_signboard(grid, data, party_chain=chain, now=now)
     district = session.execute(_DISTRICT_SQL, {"adcode": adcode}).scalar() or adcode
     return board, chain, district
 
@@ -97,6 +100,8 @@ def signboard_json(board: Signboard, chain: list[GridRef], district: str) -> dic
         "post_b": _staff(board.post_b),
         "on_duty": _staff(board.on_duty),
         "on_duty_reason": board.on_duty_reason,
+        "on_duty_code": board.on_duty_code,
+        "on_duty_label": board.on_duty_label,
         "members": [_staff(m) for m in board.members],
         "party_organisations": [asdict(p) for p in board.party_organisations],
     }
@@ -129,7 +134,7 @@ def signboard_html(
         f"{html.escape(board.on_duty.name)}（{board.on_duty.post}岗）"
         f" {html.escape(board.on_duty.phone or '')}"
         if board.on_duty
-        else "请联系社区"
+        else f"请联系社区（{html.escape(board.on_duty_label)}）"
     )
     party = "、".join(html.escape(p.name) for p in board.party_organisations) or "—"
     rows = [

@@ -14,6 +14,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geogrid.rules.on_duty import load_post_holders
+
 __all__ = ["Assignment", "GridHit", "Tagging", "on_duty_post", "tag_point"]
 
 
@@ -63,32 +65,26 @@ def tag_point(session: Session, lon: float, lat: float) -> Tagging:
 
 @dataclass(frozen=True)
 class Assignment:
+    """Who gets a new report: ``reason`` is the on-duty rule's code
+    (:data:`geogrid.rules.on_duty.REASONS`), ``note`` what the issue's routing note says."""
+
     staff_id: int | None
     post: str | None
     note: str | None
-
-
-_POSTS_SQL = text(
-    """
-    SELECT a.post, s.id, s.name,
-           (s.availability = 'away' AND (s.away_until IS NULL OR s.away_until > :now)
-            OR NOT s.active) AS away
-    FROM grid_assignments a JOIN staff s ON s.id = a.staff_id
-    WHERE a.grid_id = :grid_id AND a.valid_to IS NULL AND a.post IN ('A', 'B')
-    """
-)
+    reason: str | None = None
 
 
 def on_duty_post(session: Session, grid_id: int, *, now: datetime) -> Assignment:
-    """The A post, or B when A is away (AB岗). Both away: A keeps it, and the note says so."""
-    posts = {row.post: row for row in session.execute(_POSTS_SQL, {"grid_id": grid_id, "now": now})}
-    a, b = posts.get("A"), posts.get("B")
-    if a is not None and not a.away:
-        return Assignment(a.id, "A", None)
-    if b is not None and not b.away:
-        return Assignment(b.id, "B", "A post away: assigned to the B post")
-    if a is not None:
-        return Assignment(a.id, "A", "A and B posts both away: left with the A post")
-    if b is not None:
-        return Assignment(b.id, "B", "no A post on this grid: assigned to the B post")
-    return Assignment(None, None, "grid has no A or B post: unassigned")
+    """Who gets a new report on ``grid_id``: whoever :func:`geogrid.rules.on_duty.on_duty` names
+    (A, or B when A is away: AB岗). With nobody on duty a report still needs an owner, so the
+    rule's fallback keeps it (the holder who is merely away, A first); both posts vacant leaves
+    it unassigned. The note starts with the rule's reason, so the office sees why."""
+    answer = load_post_holders(session, [grid_id])[grid_id].on_duty(now=now)
+    owner = answer.fallback
+    if owner is None:
+        return Assignment(None, None, f"{answer.label_en}: unassigned", answer.reason)
+    if answer.reason == "a_on_duty":
+        return Assignment(owner.staff_id, "A", None, answer.reason)
+    verb = "assigned to" if answer.holder is not None else "left with"
+    note = f"{answer.label_en}: {verb} the {answer.fallback_post} post"
+    return Assignment(owner.staff_id, answer.fallback_post, note, answer.reason)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from geogrid.locate.index import revision_token
 from geogrid.locate.types import GridRef
+from geogrid.rules.on_duty import REASONS, PostHolder, answer_changes_at, on_duty
 
 __all__ = [
     "PartyOrgRef",
@@ -68,13 +69,17 @@ class PartyOrgRef:
 
 @dataclass(frozen=True)
 class Signboard:
-    """The public card of one grid."""
+    """The public card of one grid. ``on_duty_code`` is the reason code of
+    :func:`geogrid.rules.on_duty.on_duty` (stable, for clients to branch on);
+    ``on_duty_reason`` and ``on_duty_label`` are its English and Chinese labels."""
 
     grid: GridRef
     post_a: StaffCard | None
     post_b: StaffCard | None
     on_duty: StaffCard | None
     on_duty_reason: str
+    on_duty_code: str
+    on_duty_label: str
     members: list[StaffCard] = field(default_factory=list)
     party_organisations: list[PartyOrgRef] = field(default_factory=list)
 
@@ -93,7 +98,7 @@ _DISTRICT_GRIDS = "IN (SELECT id FROM grids WHERE district_adcode = :d)"
 
 def _query(at: datetime | None, *, district_wide: bool = False) -> Any:
     validity = (
-        "a.valid_to IS NULL AND s.active"
+        "a.valid_to IS NULL"
         if at is None
         else "a.valid_from <= :at AND (a.valid_to IS NULL OR a.valid_to > :at)"
     )
@@ -107,7 +112,7 @@ def _query(at: datetime | None, *, district_wide: bool = False) -> Any:
           (SELECT coalesce(json_agg(json_build_object(
                 'grid_id', a.grid_id, 'staff_id', s.id, 'name', s.name, 'role', s.role,
                 'post', a.post, 'phone', s.phone, 'availability', s.availability,
-                'away_until', s.away_until)
+                'away_until', s.away_until, 'active', s.active)
               ORDER BY a.grid_id, a.post NULLS LAST, s.role, s.name, s.id), '[]'::json)
            FROM grid_assignments a JOIN staff s ON s.id = a.staff_id
            WHERE a.grid_id {staff_grids} AND {validity}) AS staff,
@@ -179,28 +184,32 @@ def _card(item: dict[str, Any]) -> StaffCard:
     )
 
 
+def _holder(item: dict[str, Any]) -> PostHolder:
+    away = item.get("away_until")
+    return PostHolder(
+        staff_id=int(item["staff_id"]),
+        name=item["name"],
+        availability=item["availability"],
+        away_until=datetime.fromisoformat(away) if isinstance(away, str) else away,
+        active=bool(item.get("active", True)),
+        phone=item.get("phone"),
+    )
+
+
+def _post_holders(items: list[dict[str, Any]]) -> tuple[PostHolder | None, PostHolder | None]:
+    a = next((_holder(i) for i in items if i.get("post") == "A"), None)
+    b = next((_holder(i) for i in items if i.get("post") == "B"), None)
+    return a, b
+
+
 def on_duty_changes_at(
     data: SignboardData, grid_ids: Sequence[int], now: datetime
 ) -> datetime | None:
-    """The next moment a signboard of ``grid_ids`` built at ``now`` may change by itself: the
-    earliest ``away_until`` still ahead (then A is back on duty). None: not before the data
-    changes. Cached signboards expire then."""
-    soonest: datetime | None = None
-    for grid_id in grid_ids:
-        for item in data.staff.get(grid_id, []):
-            away = item.get("away_until")
-            if item["availability"] != "away" or away is None:
-                continue
-            until = datetime.fromisoformat(away) if isinstance(away, str) else away
-            if until > now and (soonest is None or until < soonest):
-                soonest = until
-    return soonest
-
-
-def _is_away(card: StaffCard, now: datetime) -> bool:
-    if card.availability != "away":
-        return False
-    return card.away_until is None or card.away_until > now
+    """The next moment a signboard of ``grid_ids`` built at ``now`` may change by itself
+    (:func:`geogrid.rules.on_duty.answer_changes_at` over their A and B posts). None: not
+    before the data changes. Cached signboards expire then."""
+    holders = [h for grid_id in grid_ids for h in _post_holders(data.staff.get(grid_id, []))]
+    return answer_changes_at(holders, now=now)
 
 
 def build_signboard(
@@ -213,28 +222,45 @@ def build_signboard(
 ) -> Signboard:
     """The signboard of ``grid`` from fetched rows.
 
-    On duty: post A, unless A is away (``availability = 'away'`` and ``away_until`` not yet
-    passed) or missing, then post B. For a past date (``at``) availability is not recorded
-    historically, so nobody is named on duty.
+    Who is on duty is :func:`geogrid.rules.on_duty.on_duty` at ``now`` (A, or B when A is
+    away). Staff whose record is inactive are not on the card: they no longer hold their post.
+    For a past date (``at``) availability is not recorded historically, so the card shows who
+    held the posts then and names nobody on duty.
     """
-    cards = [_card(item) for item in data.staff.get(grid.id, [])]
-    post_a = next((c for c in cards if c.post == "A"), None)
-    post_b = next((c for c in cards if c.post == "B"), None)
-    members = [c for c in cards if c.post is None]
-    now = now or datetime.now(UTC)
-    on_duty: StaffCard | None
-    if at is not None:
-        on_duty, reason = None, "availability is not recorded for past dates"
-    elif post_a is not None and not _is_away(post_a, now):
-        on_duty, reason = post_a, "A post on duty"
-    elif post_b is not None:
-        on_duty = post_b
-        reason = "A post away, B post covers" if post_a is not None else "no A post, B post"
-    else:
-        on_duty, reason = None, "no A or B post on duty: call the community"
+    items = data.staff.get(grid.id, [])
     party: list[PartyOrgRef] = []
     grids = list(party_chain) if grid in party_chain else [*party_chain, grid]
     for g in grids:
         for item in data.party.get(g.id, []):
             party.append(PartyOrgRef(item["name"], item["kind"], item.get("secretary"), g.code))
-    return Signboard(grid, post_a, post_b, on_duty, reason, members, party)
+    if at is not None:
+        cards = [_card(item) for item in items]
+        zh, en = REASONS["not_recorded"]
+        return Signboard(
+            grid,
+            next((c for c in cards if c.post == "A"), None),
+            next((c for c in cards if c.post == "B"), None),
+            None,
+            en,
+            "not_recorded",
+            zh,
+            [c for c in cards if c.post is None],
+            party,
+        )
+    cards = [_card(item) for item in items if item.get("active", True)]
+    post_a = next((c for c in cards if c.post == "A"), None)
+    post_b = next((c for c in cards if c.post == "B"), None)
+    answer = on_duty(*_post_holders(items), now=now or datetime.now(UTC))
+    duty = {"A": post_a, "B": post_b}.get(answer.post) if answer.post else None
+    members = [c for c in cards if c.post is None]
+    return Signboard(
+        grid,
+        post_a,
+        post_b,
+        duty,
+        answer.label_en,
+        answer.reason,
+        answer.label_zh,
+        members,
+        party,
+    )
