@@ -170,8 +170,13 @@ def _as_list(value: Any) -> list[dict[str, Any]]:
     return list(value or [])
 
 
-def _card(item: dict[str, Any]) -> StaffCard:
+def _away_until(item: dict[str, Any]) -> datetime | None:
+    """``away_until`` of a staff row (JSON from the query gives it as an ISO string)."""
     away = item.get("away_until")
+    return datetime.fromisoformat(away) if isinstance(away, str) else away
+
+
+def _card(item: dict[str, Any]) -> StaffCard:
     return StaffCard(
         staff_id=int(item["staff_id"]),
         name=item["name"],
@@ -180,17 +185,16 @@ def _card(item: dict[str, Any]) -> StaffCard:
         post=item.get("post"),
         phone=item.get("phone"),
         availability=item["availability"],
-        away_until=datetime.fromisoformat(away) if isinstance(away, str) else away,
+        away_until=_away_until(item),
     )
 
 
 def _holder(item: dict[str, Any]) -> PostHolder:
-    away = item.get("away_until")
     return PostHolder(
         staff_id=int(item["staff_id"]),
         name=item["name"],
         availability=item["availability"],
-        away_until=datetime.fromisoformat(away) if isinstance(away, str) else away,
+        away_until=_away_until(item),
         active=bool(item.get("active", True)),
         phone=item.get("phone"),
     )
