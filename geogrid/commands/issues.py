@@ -1,12 +1,17 @@
-"""CLI commands for issues: ``geogrid issues escalate-overdue | import FILE | export FILE``."""
+"""CLI commands for issues: ``geogrid issues escalate-overdue | import FILE | export FILE |
+check-tags``."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 console = Console(stderr=True)
 
@@ -105,6 +110,62 @@ def export_cmd(
     finally:
         engine.dispose()
     console.print(f"[green]ledger written to {file}[/green]")
+
+
+@issues_app.command("check-tags")
+def check_tags_cmd(
+    district: str | None = typer.Option(
+        None, help="District adcode (default: every district's open issues)."
+    ),
+    fix: bool = typer.Option(False, "--fix", help="Re-tag what is found (one transaction)."),
+) -> None:
+    """List open issues whose grid is retired, no longer covers their point, or is not the
+    deepest grid there (and tags that are off); with --fix, re-tag them to the grid that covers
+    them now, with a ``retag`` event each. Exits 1 when something was found and not fixed."""
+    from geogrid.grids.followups import misplaced_open_issues, settle_by_location
+    from geogrid.grids.repository import now as db_now
+    from geogrid.settings import get_settings
+    from geogrid.storage.database import create_db_engine, make_session_factory, session_scope
+    from geogrid.storage.locks import lock_boundaries_for_edit
+
+    settings = get_settings()
+    engine = create_db_engine(settings)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            if fix:  # no report is tagged in these districts until the fix commits
+                for d in [district] if district else _issue_districts(session):
+                    lock_boundaries_for_edit(session, d)
+            found = misplaced_open_issues(session, district_adcode=district)
+            for m in found:
+                console.print(
+                    f"issue {m.issue} ({m.status}): {m.reason}: "
+                    f"{m.grid or 'district queue'} → {m.expected or 'district queue'}"
+                )
+            if fix and found:
+                moved = settle_by_location(
+                    session,
+                    district_adcode=district,
+                    area=None,
+                    operation="check-tags",
+                    actor="check-tags",
+                    at=db_now(session),
+                )
+                console.print(f"[green]{len(moved)} issue(s) re-tagged[/green]")
+                return
+    finally:
+        engine.dispose()
+    if found:
+        console.print(f"[red]{len(found)} open issue(s) misplaced; --fix re-tags them[/red]")
+        raise typer.Exit(1)
+    console.print("[green]every open issue is on the grid that covers it[/green]")
+
+
+def _issue_districts(session: Session) -> list[str]:
+    from sqlalchemy import select
+
+    from geogrid.storage.models import Issue
+
+    return list(session.scalars(select(Issue.district_adcode).distinct()).all())
 
 
 def register(app: typer.Typer) -> None:

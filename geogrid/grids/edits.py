@@ -39,7 +39,12 @@ from geogrid.errors import (
 )
 from geogrid.grids import repository as repo
 from geogrid.grids.codes import parse_grid_code, reading_order
-from geogrid.grids.followups import CLOSED_ISSUE_STATUSES, BoundaryChange, follow
+from geogrid.grids.followups import (
+    CLOSED_ISSUE_STATUSES,
+    BoundaryChange,
+    follow,
+    settle_by_location,
+)
 from geogrid.grids.geojson import ATTRIBUTE_PROPERTIES, GridRecord, ParsedFeature, etag
 from geogrid.grids.validation import (
     MAX_VERTICES,
@@ -373,7 +378,8 @@ def create_grid(
                 f"Grid code {code} is taken (codes are never reused, even after retirement).",
                 code=code,
             )
-    repo.insert_grid(
+    at = repo.now(session)
+    grid_id = repo.insert_grid(
         session,
         code=code,
         district_adcode=district,
@@ -386,7 +392,17 @@ def create_grid(
         area_m2=checked.area_m2,
         actor=actor,
         reason=reason,
-        valid_from=repo.now(session),
+        valid_from=at,
+    )
+    # open issues at points the new grid covers now belong to it (or carry its tag)
+    settle_by_location(
+        session,
+        district_adcode=district,
+        area=checked.geom,
+        grid_ids=[grid_id],
+        operation="create",
+        actor=actor,
+        at=at,
     )
     return EditResult(repo.get_current(session, code), checked.fixes)
 
@@ -459,6 +475,7 @@ def update_grid(
         session.execute(
             update(Grid).where(Grid.id == locked.id).values(dedicated_type=fields["dedicated_type"])
         )
+    at = repo.now(session)
     repo.add_version(
         session,
         locked,
@@ -467,8 +484,20 @@ def update_grid(
         area_m2=area,
         actor=actor,
         reason=reason,
-        at=repo.now(session),
+        at=at,
     )
+    if feature.geometry is not None:
+        # a moved edge moves the open issues on either side of it: those still tagged to the
+        # grid and those its new boundary takes in
+        settle_by_location(
+            session,
+            district_adcode=current.district_adcode,
+            area=geom,
+            grid_ids=[locked.id],
+            operation="reshape",
+            actor=actor,
+            at=at,
+        )
     return EditResult(repo.get_current(session, code), fixes)
 
 

@@ -19,31 +19,36 @@ issue's grid, its tags, its event and its ``row_version`` change the same way wh
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from geogrid.grids import repository as repo
 from geogrid.grids.geojson import GridRecord
+from geogrid.issues.routing import Assignment, on_duty_post
 from geogrid.storage.models import Grid, GridAssignment
 
 __all__ = [
     "CLOSED_ISSUE_STATUSES",
     "BoundaryChange",
     "FollowUp",
+    "MisplacedIssue",
     "end_staff_assignments",
     "follow",
+    "misplaced_open_issues",
     "retag_open_issues",
+    "settle_by_location",
 ]
 
 #: Issues in these states stay with the grid they were handled in.
 CLOSED_ISSUE_STATUSES: Final = ("closed", "rejected", "duplicate")
 
-Operation = Literal["split", "merge", "retire", "restore"]
+Operation = Literal["split", "merge", "retire", "restore", "reshape", "create", "import"]
 _POSTS: Final = ("A", "B")
 
 
@@ -90,6 +95,7 @@ class _Retag:
     drop: list[int]
     tag: tuple[int, int] | None = None
     assign: Literal["move", "queue"] | None = None
+    more_tags: list[tuple[int, int]] = field(default_factory=list)
 
 
 def retag_open_issues(
@@ -107,17 +113,157 @@ def retag_open_issues(
     return [{"issue": r.issue, **r.data} for r in retags]
 
 
+_OPEN_ISSUES_BY_LOCATION = text(
+    """
+    SELECT i.id, i.status, i.grid_id, og.code AS old_code,
+           ARRAY(SELECT ig.grid_id FROM issue_grids ig WHERE ig.issue_id = i.id) AS tagged,
+           c.ids, c.versions, c.codes, c.levels, c.kinds
+    FROM issues i
+    LEFT JOIN grids og ON og.id = i.grid_id
+    CROSS JOIN LATERAL (
+        SELECT array_agg(g.id) AS ids, array_agg(g.current_version) AS versions,
+               array_agg(g.code) AS codes, array_agg(g.level) AS levels,
+               array_agg(g.kind) AS kinds
+        FROM grids g JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
+        WHERE g.retired_at IS NULL AND ST_Covers(v.geom, i.geom)
+    ) c
+    WHERE i.status <> ALL(:closed)
+      AND (CAST(:district AS text) IS NULL OR i.district_adcode = :district)
+      AND (CAST(:wkb AS bytea) IS NULL
+           OR ST_Intersects(i.geom, ST_GeomFromWKB(CAST(:wkb AS bytea), 4326))
+           OR i.grid_id = ANY(:grids)
+           OR EXISTS (SELECT 1 FROM issue_grids ig
+                      WHERE ig.issue_id = i.id AND ig.grid_id = ANY(:grids)))
+    ORDER BY i.id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MisplacedIssue:
+    """An open issue whose grid or tags are not what its point says today.
+
+    ``reason``: ``grid`` (its grid is retired, no longer covers the point, or is not the
+    deepest grid there), ``queue`` (in the district queue though a grid covers the point),
+    ``tags`` (only its list of covering grids is off)."""
+
+    issue: int
+    status: str
+    reason: str
+    grid: str | None
+    expected: str | None
+
+
+def misplaced_open_issues(
+    session: Session,
+    *,
+    district_adcode: str | None = None,
+    area: BaseGeometry | None = None,
+    grid_ids: Sequence[int] = (),
+) -> list[MisplacedIssue]:
+    """Open issues (of a district, in an area or tagged to ``grid_ids``; by default all) whose
+    grid is not the deepest current general grid at their point, or whose tags are not the
+    current grids covering it: the safety net behind the re-tagging of boundary changes."""
+    return [m for m, _ in _plan_by_location(session, district_adcode, area, grid_ids, "check")]
+
+
+def _plan_by_location(
+    session: Session,
+    district_adcode: str | None,
+    area: BaseGeometry | None,
+    grid_ids: Sequence[int],
+    operation: str,
+) -> list[tuple[MisplacedIssue, _Retag]]:
+    # a short query: compiling it (JIT) would cost more than it saves
+    session.execute(text("SET LOCAL jit = off"))
+    rows = session.execute(
+        _OPEN_ISSUES_BY_LOCATION,
+        {
+            "closed": list(CLOSED_ISSUE_STATUSES),
+            "district": district_adcode,
+            "wkb": None if area is None else shapely.to_wkb(area),
+            "grids": list(grid_ids),
+        },
+    ).all()
+    out = []
+    for r in rows:
+        ids, versions = r.ids or [], r.versions or []
+        tagged, covering = set(r.tagged), set(ids)
+        version_of = dict(zip(ids, versions, strict=True))
+        code_of = dict(zip(ids, r.codes or [], strict=True))
+        general = [
+            (grid_id, level, code)
+            for grid_id, level, code, kind in zip(
+                ids, r.levels or [], r.codes or [], r.kinds or [], strict=True
+            )
+            if kind == "general"
+        ]
+        new_id = min(general, key=lambda g: (-g[1], g[2]))[0] if general else None
+        new_code = code_of.get(new_id) if new_id is not None else None
+        moved = r.grid_id != new_id
+        if not moved and tagged == covering:
+            continue
+        reason = "tags" if not moved else ("queue" if r.grid_id is None else "grid")
+        data: dict[str, Any] = {"from": r.old_code, "to": new_code, "operation": operation}
+        if not moved:
+            note = f"tags of the issue follow the grids at its point ({operation})"
+        elif new_id is None:
+            note = f"no current grid covers the point: sent to the district queue ({operation})"
+            data["district_queue"] = True
+        else:
+            note = f"grid {r.old_code or 'district queue'} → {new_code} ({operation})"
+        retag = _Retag(
+            issue=r.id,
+            status=r.status,
+            note=note,
+            data=data,
+            drop=sorted(tagged - covering),
+            assign=None if not moved else ("queue" if new_id is None else "move"),
+        )
+        add = sorted(covering - tagged)
+        if moved and new_id is not None:
+            retag.tag = (new_id, version_of[new_id])
+            add = [g for g in add if g != new_id]
+        retag.more_tags = [(g, version_of[g]) for g in add]
+        out.append((MisplacedIssue(r.id, r.status, reason, r.old_code, new_code), retag))
+    return out
+
+
+def settle_by_location(
+    session: Session,
+    *,
+    district_adcode: str | None,
+    area: BaseGeometry | None,
+    grid_ids: Sequence[int] = (),
+    operation: Operation | Literal["check-tags"],
+    actor: str,
+    at: Any,
+) -> list[dict[str, Any]]:
+    """Re-tag every open issue of ``area`` (or tagged to ``grid_ids``) that the boundaries now
+    place elsewhere: its grid becomes the deepest current general grid at its point (or the
+    district queue), its tags the grids covering it, and whoever is on duty there takes it;
+    each move is a ``retag`` event. What a moved edge or a new grid needs, and what
+    ``geogrid issues check-tags --fix`` does."""
+    plan = _plan_by_location(session, district_adcode, area, grid_ids, operation)
+    retags = [r for _, r in plan]
+    _write(session, retags, actor=actor, at=at)
+    return [{"issue": r.issue, **r.data} for r in retags]
+
+
 _DROP_TAGS = text("DELETE FROM issue_grids WHERE issue_id = :issue AND grid_id = ANY(:drop)")
 _ADD_TAG = text(
     "INSERT INTO issue_grids (issue_id, grid_id, grid_version) VALUES (:issue, :new, :ver) "
     "ON CONFLICT DO NOTHING"
 )
+# A moved issue goes to whoever is on duty on its new grid (nobody when the grid has no post
+# yet: the routing note says so and the office's queue shows it); a queued one to nobody.
 _MOVE = text(
-    "UPDATE issues SET grid_id = :new, grid_version = :ver, updated_at = :at, "
+    "UPDATE issues SET grid_id = :new, grid_version = :ver, assignee_staff_id = :assignee, "
+    "routing_note = :routing_note, updated_at = :at, "
     "row_version = row_version + 1 WHERE id = :issue"
 )
 _QUEUE = text(
-    "UPDATE issues SET grid_id = NULL, grid_version = NULL, "
+    "UPDATE issues SET grid_id = NULL, grid_version = NULL, assignee_staff_id = NULL, "
     "handling_level = 'district', routing_note = :note, updated_at = :at, "
     "row_version = row_version + 1 WHERE id = :issue"
 )
@@ -143,9 +289,21 @@ def _write(session: Session, retags: Sequence[_Retag], *, actor: str, at: Any) -
         }
         for r in retags
     ]
+    duty: dict[int, Assignment] = {}
+    for p, r in zip(params, retags, strict=True):
+        if r.assign == "move" and r.tag is not None:
+            grid_id = r.tag[0]
+            if grid_id not in duty:
+                duty[grid_id] = on_duty_post(session, grid_id, now=at)
+            post = duty[grid_id]
+            p |= {"assignee": post.staff_id, "routing_note": post.note}
+            r.data["assignee_staff_id"] = post.staff_id
+        elif r.assign == "queue":
+            r.data["assignee_staff_id"] = None
+    extra = [{"issue": r.issue, "new": gid, "ver": ver} for r in retags for gid, ver in r.more_tags]
     steps = [
         (_DROP_TAGS, [p for p, r in zip(params, retags, strict=True) if r.drop]),
-        (_ADD_TAG, [p for p, r in zip(params, retags, strict=True) if r.tag]),
+        (_ADD_TAG, [p for p, r in zip(params, retags, strict=True) if r.tag] + extra),
         (_MOVE, [p for p, r in zip(params, retags, strict=True) if r.assign == "move"]),
         (_QUEUE, [p for p, r in zip(params, retags, strict=True) if r.assign == "queue"]),
         (_EVENT, params),

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, aliased
 from geogrid.errors import InvalidInputError
 from geogrid.grids import repository
 from geogrid.grids.codes import DEDICATED_SEQUENCES, parse_grid_code
+from geogrid.grids.followups import settle_by_location
 from geogrid.grids.io_formats import GridFormat, SourceData, SourceFeature, write_features
 from geogrid.grids.validation import GridContext, area_m2, check_placement, check_polygonal
 from geogrid.storage.models import DEDICATED_TYPES, ESTATE_TYPES, AdminArea, Grid, GridVersion
@@ -87,6 +88,9 @@ _OPTIONAL: dict[str, tuple[str, ...]] = {
 }
 # Columns an export writes that are not attributes to import back.
 _IGNORED = frozenset({"version", "valid_from"})
+
+#: Above this many written grids, an import re-checks its district's open issues in one pass.
+SETTLE_DISTRICT_WIDE = 50
 
 
 # --- mapping -----------------------------------------------------------------------------------
@@ -726,6 +730,25 @@ def _write(
                     update(Grid).where(Grid.id == locked.id).values(dedicated_type=p.dedicated_type)
                 )
         progress.advance()
+    # Open issues follow the new boundaries: those tagged to a redrawn grid and those a created
+    # or redrawn grid now covers (a moved shared edge moves the issues on both sides).
+    by_district: dict[str, list[_Planned]] = defaultdict(list)
+    for p in todo:
+        by_district[(p.outcome.code or "")[:6]].append(p)
+    for district, written in by_district.items():
+        # a large import is checked district-wide: one pass over its open issues is cheaper
+        # than testing each of them against the union of hundreds of polygons
+        settle_by_location(
+            session,
+            district_adcode=district,
+            area=None
+            if len(written) > SETTLE_DISTRICT_WIDE
+            else shapely.union_all([p.geometry for p in written]),
+            grid_ids=[ids[p.outcome.code] for p in written if p.outcome.code in ids],
+            operation="import",
+            actor=actor,
+            at=at,
+        )
 
 
 # --- the entry points --------------------------------------------------------------------------

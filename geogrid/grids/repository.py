@@ -6,7 +6,8 @@ is a filter here and not a second query layer. ``at`` reads the boundaries as th
 moment, from the validity of ``grid_versions``; without it, only current grids are read
 (current version, not retired).
 
-Concurrency: writers lock, in this order, the *family* of a grid (a transaction-scoped advisory
+Concurrency: writers lock, in this order, the district's boundaries against reports being tagged
+(:mod:`geogrid.storage.locks`), the *family* of a grid (a transaction-scoped advisory
 lock on its parent, or on its district for level-1 grids), then the grid rows (``SELECT ... FOR
 UPDATE``). The family lock makes "no overlap with siblings" hold when two siblings are edited at
 once; the row lock makes "If-Match" exact: of two edits from the same version, the second waits
@@ -31,6 +32,7 @@ from geogrid.errors import InvalidInputError, NotFoundError
 from geogrid.grids.geojson import GridRecord
 from geogrid.grids.validation import GridContext
 from geogrid.spatial.partition import as_multipolygon
+from geogrid.storage.locks import lock_boundaries_for_edit
 from geogrid.storage.models import (
     AdminArea,
     Grid,
@@ -416,7 +418,9 @@ def validation_context(
 
 def lock_family(session: Session, *, district_adcode: str, parent_code: str | None) -> None:
     """Serialise edits among siblings (children of ``parent_code``, or level-1 grids of the
-    district) until the transaction ends."""
+    district) until the transaction ends; first, keep the district's reports from being tagged
+    meanwhile (:mod:`geogrid.storage.locks`)."""
+    lock_boundaries_for_edit(session, district_adcode)
     key = f"geogrid.grids:{parent_code or district_adcode}"
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
 

@@ -38,7 +38,7 @@ from geogrid.errors import (
 from geogrid.issues.calendar import WorkingCalendar, issue_deadline, load_calendar
 from geogrid.issues.duplicates import duplicate_candidates
 from geogrid.issues.photos import photo_href
-from geogrid.issues.routing import on_duty_post, tag_point
+from geogrid.issues.routing import Tagging, on_duty_post, tag_point
 from geogrid.issues.workflow import (
     LABELS,
     TRANSITIONS,
@@ -48,6 +48,7 @@ from geogrid.issues.workflow import (
     required_fields,
 )
 from geogrid.spatial.crs import to_wgs84
+from geogrid.storage.locks import lock_boundaries_for_tagging
 from geogrid.storage.models import (
     ISSUE_SOURCES,
     RATINGS,
@@ -213,6 +214,22 @@ def level_deadline(
     )
 
 
+def _tag_held_still(session: Session, lon: float, lat: float, district_adcode: str) -> Tagging:
+    """The grids at the point, read after the district's boundaries are locked against change
+    until this transaction ends (:mod:`geogrid.storage.locks`): the tag cannot go stale before
+    the issue is committed. A point that lies in another district's grid locks that district
+    too and is read again."""
+    locked: set[str] = set()
+    district = district_adcode
+    while district not in locked:
+        lock_boundaries_for_tagging(session, district)
+        locked.add(district)
+        tagging = tag_point(session, lon, lat)
+        if tagging.deepest is not None:
+            district = tagging.deepest.district_adcode
+    return tagging
+
+
 def create_issue(
     session: Session, report: NewIssue, *, now: datetime, actor: str, default_adcode: str
 ) -> CreatedIssue:
@@ -230,7 +247,9 @@ def create_issue(
         raise InvalidInputError("The description is empty: say what the problem is.")
     category = category_by_code(session, report.category_code)
     where = _locate(session, report, default_adcode)
-    tagging = tag_point(session, where["lon"], where["lat"])
+    tagging = _tag_held_still(
+        session, where["lon"], where["lat"], report.district_adcode or default_adcode
+    )
 
     values: dict[str, Any] = {
         "category_id": category.id,
