@@ -65,14 +65,21 @@ PY
 stamp_matches() { [ -f "$STATE_DIR/$1" ] && [ "$(cat "$STATE_DIR/$1")" = "$2" ]; }
 
 ensure_venv() {
-  local want
+  # $1 = "serve" (the package and what it imports) or "test" (also the dev extra: pytest,
+  # esda, Playwright, linters...). A venv set up for tests serves too.
+  local purpose="${1:-serve}" want stamp extras=""
   want=$(cat "$GEOGRID_ROOT/pyproject.toml" "$GEOGRID_ROOT/constraints.txt" | sha256sum | cut -c1-16)
-  if [ -x "$VENV/bin/python" ] && stamp_matches venv "$want"; then return 0; fi
-  say "creating the Python environment in .venv (pinned by constraints.txt)"
+  stamp=$(cat "$STATE_DIR/venv" 2>/dev/null || true)
+  if [ -x "$VENV/bin/python" ]; then
+    [ "$stamp" = "$want test" ] && return 0
+    [ "$purpose" = serve ] && [ "$stamp" = "$want serve" ] && return 0
+  fi
+  [ "$purpose" = test ] && extras="[dev]"
+  say "creating the Python environment in .venv for $purpose (pinned by constraints.txt)"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-  "$VENV/bin/python" -m pip install -q -c "$GEOGRID_ROOT/constraints.txt" -e "$GEOGRID_ROOT[dev]" >&2
-  echo "$want" > "$STATE_DIR/venv"
+  "$VENV/bin/python" -m pip install -q -c "$GEOGRID_ROOT/constraints.txt" -e "$GEOGRID_ROOT$extras" >&2
+  echo "$want $purpose" > "$STATE_DIR/venv"
 }
 
 ensure_assets() {

@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from scipy import stats
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from geogrid.analysis.hotspots import (
-    benjamini_hochberg,
     classify,
     empirical_bayes_rates,
     gi_star,
@@ -76,9 +74,23 @@ def test_permutation_p_values_agree_with_esda() -> None:
     assert gi_star(x, w).method == "permutation"  # auto: few grids
 
 
-def test_benjamini_hochberg_matches_scipy() -> None:
-    p = np.random.default_rng(3).uniform(0, 0.2, 500) ** 2
-    assert np.allclose(benjamini_hochberg(p), stats.false_discovery_control(p), atol=1e-12)
+@pytest.mark.parametrize("alpha", [0.01, 0.05, 0.10])
+def test_fdr_rejects_the_grids_esda_fdr_rejects_on_the_demo(
+    level2: tuple[list[GridRecord], dict[int, int]], alpha: float
+) -> None:
+    """The Benjamini-Hochberg step (SciPy's adjusted p-values) against esda's own FDR cut-off:
+    ``p_fdr < alpha`` picks exactly the grids with ``p < esda.fdr(p, alpha)``."""
+    grids, counts = level2
+    x = issue_values(grids, counts, "count")
+    result = gi_star(x, grid_weights([g.geom for g in grids], "queen"), method="analytic")
+
+    cutoff = esda.fdr(result.p, alpha)
+    theirs = result.p < cutoff
+    ours = result.p_fdr < alpha
+
+    assert theirs.sum() > 0  # the planted hotspots survive the correction
+    assert np.array_equal(ours, theirs)
+    assert (result.p_fdr >= result.p).all()
 
 
 def test_classify_levels() -> None:

@@ -9,7 +9,9 @@ scattered at random::
 
 with W_i = sum_j w_ij, S1_i = sum_j w_ij^2, xbar and s the mean and (population) standard
 deviation of x. It is a short formula, so it is implemented here rather than depending on a
-statistics package at run time; tests check it against PySAL's ``esda.G_Local(star=True)``.
+statistics package at run time; tests check it against PySAL's ``esda.G_Local(star=True)``
+(esda is a test dependency only). The FDR correction is SciPy's
+``stats.false_discovery_control``, a maintained copy of the same step-up procedure.
 
 Which p-value: ``analytic`` reads z against the normal distribution (fine for the thousand-odd
 level-2 grids of a district); ``permutation`` holds each grid's value and draws its neighbours'
@@ -49,7 +51,6 @@ __all__ = [
     "GiStar",
     "GridHotspots",
     "HotspotOptions",
-    "benjamini_hochberg",
     "classify",
     "empirical_bayes_rates",
     "gi_star",
@@ -75,7 +76,8 @@ FloatArray = NDArray[np.float64]
 @dataclass(frozen=True)
 class GiStar:
     """Gi* for each observation: ``z``, the p-value used (``p``, two-sided), its ``method``,
-    and ``p_fdr`` (Benjamini-Hochberg adjusted)."""
+    and ``p_fdr`` (Benjamini-Hochberg adjusted by ``scipy.stats.false_discovery_control``:
+    ``p_fdr < alpha`` keeps the expected share of false discoveries under ``alpha``)."""
 
     z: FloatArray
     p: FloatArray
@@ -96,25 +98,6 @@ def _star_matrix(weights: W | sparse.spmatrix | ArrayLike) -> sparse.csr_matrix:
         matrix.setdiag(np.where(diagonal == 0, 1.0, diagonal))
         matrix = matrix.tocsr()
     return matrix
-
-
-def benjamini_hochberg(p: ArrayLike) -> FloatArray:
-    """Benjamini-Hochberg adjusted p-values (q-values): reject where ``q < alpha`` keeps the
-    expected share of false discoveries under ``alpha``.
-
-    >>> benjamini_hochberg([0.01, 0.04, 0.03, 0.2]).round(3).tolist()
-    [0.04, 0.053, 0.053, 0.2]
-    """
-    p = np.asarray(p, dtype=float)
-    n = p.size
-    if n == 0:
-        return p.copy()
-    order = np.argsort(p)
-    ranked = p[order] * n / np.arange(1, n + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(ranked, 1.0)
-    return out
 
 
 def _analytic(x: FloatArray, matrix: sparse.csr_matrix) -> FloatArray:
@@ -201,7 +184,7 @@ def gi_star(
     return GiStar(
         z=z,
         p=p,
-        p_fdr=benjamini_hochberg(p),
+        p_fdr=stats.false_discovery_control(p, method="bh"),
         method=chosen,
         permutations=permutations if chosen == "permutation" else 0,
     )

@@ -8,6 +8,7 @@ half-written, and a database that already holds the district is left as it is. R
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,26 +25,41 @@ from sqlalchemy import Engine
 from geogrid.demo import names
 from geogrid.demo.boundary import read_boundary
 from geogrid.demo.generate import DemoData, generate_demo
-from geogrid.issues.calendar import WorkingCalendar, issue_deadline
+from geogrid.issues.calendar import (
+    CHINA_TZ,
+    CalendarSeedReport,
+    WorkingCalendar,
+    issue_deadline,
+    seed_national_days,
+    years_around,
+)
 from geogrid.settings import Settings
 
 __all__ = ["DemoReport", "load_demo"]
 
 ADVISORY_LOCK_KEY = 610_503_001
+_LOG = logging.getLogger(__name__)
 _GEOD = Geod(ellps="WGS84")
 
 
 @dataclass(slots=True)
 class DemoReport:
+    """What a load did, and the holiday calendar it made sure of (also when the district was
+    there already: a server started in a new year gets that year's national days)."""
+
     loaded: bool
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    calendar: CalendarSeedReport | None = None
 
     def summary(self) -> str:
         if not self.loaded:
-            return f"demo district {names.DISTRICT_ADCODE} already loaded: nothing to do"
-        parts = ", ".join(f"{v} {k}" for k, v in self.counts.items())
-        return f"demo district {names.DISTRICT_ADCODE} loaded in {self.seconds:.1f} s: {parts}"
+            head = f"demo district {names.DISTRICT_ADCODE} already loaded: nothing to do"
+        else:
+            parts = ", ".join(f"{v} {k}" for k, v in self.counts.items())
+            head = f"demo district {names.DISTRICT_ADCODE} loaded in {self.seconds:.1f} s: {parts}"
+        lines = self.calendar.lines() if self.calendar else []
+        return "\n".join([head, *(f"  holidays {line}" for line in lines)])
 
 
 def _ewkb(geoms: Sequence[Any]) -> list[str]:
@@ -101,8 +117,15 @@ def load_demo(
     settings: Settings | None = None,
     now: datetime | None = None,
 ) -> DemoReport:
-    """Load the demo district unless it is there already. Returns what was done."""
+    """Load the demo district unless it is there already. Returns what was done.
+
+    Either way, the national holidays of the years around ``now`` are seeded first (and, when
+    loading, of every year the generated issues span), in the same transaction: the deadlines
+    written below are counted on them. Years without a known arrangement are logged and named
+    in the report as counting weekends only.
+    """
     settings = settings or Settings()
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
     started = time.perf_counter()
     raw = engine.raw_connection()
     try:
@@ -111,7 +134,7 @@ def load_demo(
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
             if already_loaded(conn, names.DISTRICT_ADCODE):
-                return DemoReport(loaded=False)
+                return DemoReport(loaded=False, calendar=_seed_calendar(conn, years_around(now)))
             stages = _Stages(progress, total=11)
             with stages.running():
                 stages.step("generating the district")
@@ -119,10 +142,24 @@ def load_demo(
                     names.DISTRICT_ADCODE, names.DISTRICT_NAME, settings.boundaries_dir
                 )
                 data = generate_demo(district, seed=seed, now=now)
+                first_year = data.valid_from.astimezone(CHINA_TZ).year
+                calendar = _seed_calendar(
+                    conn, set(years_around(now)) | set(range(first_year, now.year + 1))
+                )
                 counts = _write(conn, data, stages)
     finally:
         raw.close()
-    return DemoReport(loaded=True, seconds=time.perf_counter() - started, counts=counts)
+    return DemoReport(
+        loaded=True, seconds=time.perf_counter() - started, counts=counts, calendar=calendar
+    )
+
+
+def _seed_calendar(conn: Any, years: Iterable[int]) -> CalendarSeedReport:
+    report = seed_national_days(conn, years)
+    for year in report.years:
+        if year.weekends_only:
+            _LOG.warning("holidays %s", year.describe())
+    return report
 
 
 def _copy(conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:

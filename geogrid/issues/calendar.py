@@ -12,6 +12,12 @@ Holidays and make-up days change every year by State Council notice, so they are
 district's own row for the same day overrides it. The working periods and weekdays are
 parameters of :class:`WorkingCalendar`, with the defaults of most Chinese government offices.
 
+The national rows are not typed in by hand: :func:`seed_national_days` copies them from the
+maintained ``chinese-calendar`` package (PyPI ``chinesecalendar``), which follows the State
+Council notices, for the years the data needs (the demo load and ``geogrid up`` call it). Rows
+already in the table win, so a correction made through the API survives the next seeding. A
+year the package does not know yet is reported as counting weekends only, never silently.
+
 China has a single time zone without daylight saving: UTC+8 is a fixed offset.
 
 >>> from datetime import datetime
@@ -22,11 +28,14 @@ China has a single time zone without daylight saving: UTC+8 is a fixed offset.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from importlib.metadata import version
 from typing import Any
 
+import chinese_calendar
+import psycopg
 from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -38,12 +47,18 @@ __all__ = [
     "CHINA_TZ",
     "DEFAULT_PERIODS",
     "DEFAULT_WEEKDAYS",
+    "CalendarSeedReport",
     "WorkingCalendar",
+    "YearSeed",
     "delete_calendar_day",
     "issue_deadline",
     "list_calendar_days",
     "load_calendar",
+    "national_days_from_package",
+    "package_years",
+    "seed_national_days",
     "upsert_calendar_days",
+    "years_around",
 ]
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
@@ -227,3 +242,166 @@ def _district_clause_exact(district_adcode: str | None) -> Any:
     if district_adcode is None:
         return CalendarDay.district_adcode.is_(None)
     return CalendarDay.district_adcode == district_adcode
+
+
+# -- national days from the chinese-calendar package -------------------------------------------
+
+#: The package's short names, as the State Council notices spell the holidays.
+_FULL_NAMES = {"清明": "清明节", "端午": "端午节", "中秋": "中秋节"}
+_PACKAGE = f"chinesecalendar {version('chinesecalendar')}"
+
+
+def package_years() -> range:
+    """The years whose arrangement the installed ``chinese-calendar`` knows (its data starts in
+    2004 and ends with the last notice it shipped)."""
+    years = [d.year for d in chinese_calendar.holidays]
+    return range(min(years), max(years) + 1)
+
+
+def _chinese_name(english: str) -> str:
+    short = chinese_calendar.Holiday(english).chinese
+    return _FULL_NAMES.get(short, short)
+
+
+def national_days_from_package(year: int) -> list[dict[str, Any]] | None:
+    """The national days of ``year`` (``date``, ``is_workday``, ``name``) as the package has
+    them: every day off of a holiday (weekend days included, as the notices list them) and
+    every make-up working day (调休上班). None when the package does not know the year.
+
+    >>> days = national_days_from_package(2026)
+    >>> len(days), sum(d["is_workday"] for d in days)
+    (39, 6)
+    >>> days[0]
+    {'date': datetime.date(2026, 1, 1), 'is_workday': False, 'name': '元旦'}
+    >>> national_days_from_package(1999) is None
+    True
+    """
+    if year not in package_years():
+        return None
+    days = [
+        {"date": d, "is_workday": False, "name": _chinese_name(n)}
+        for d, n in chinese_calendar.holidays.items()
+        if d.year == year
+    ]
+    days += [
+        {"date": d, "is_workday": True, "name": f"{_chinese_name(n)}调休上班"}
+        for d, n in chinese_calendar.workdays.items()
+        if d.year == year
+    ]
+    return sorted(days, key=lambda d: d["date"])
+
+
+def years_around(moment: datetime) -> range:
+    """The previous, current and next year of ``moment`` in China time: the years whose
+    holidays deadlines set around ``moment`` can reach.
+
+    >>> years_around(datetime(2026, 12, 31, 17, tzinfo=UTC))  # already 2027 in Beijing
+    range(2026, 2029)
+    """
+    year = moment.astimezone(CHINA_TZ).year
+    return range(year - 1, year + 2)
+
+
+@dataclass(frozen=True)
+class YearSeed:
+    """What one year's national calendar holds after seeding, and where it came from:
+    ``source`` is the package (``chinesecalendar X.Y``), ``calendar_days`` (rows entered
+    through the API for a year the package does not know), or ``weekends only``."""
+
+    year: int
+    source: str
+    days: int
+    added: int
+
+    @property
+    def weekends_only(self) -> bool:
+        return self.source == "weekends only"
+
+    def describe(self) -> str:
+        if self.weekends_only:
+            return (
+                f"{self.year}: no holiday arrangement ({_PACKAGE} knows "
+                f"{package_years().start}–{package_years().stop - 1}, and calendar_days has no "
+                f"national day): working-hour deadlines in {self.year} skip weekends only "
+                "(weekends-only fallback) until the State Council's days are added with "
+                "POST /calendar/days or a newer chinesecalendar is installed"
+            )
+        return f"{self.year}: {self.days} national days from {self.source} ({self.added} added)"
+
+
+@dataclass(frozen=True)
+class CalendarSeedReport:
+    """One :class:`YearSeed` per year asked for, in year order."""
+
+    years: tuple[YearSeed, ...]
+
+    @property
+    def weekends_only(self) -> list[int]:
+        """The years whose deadlines count weekends only: say so where they are used."""
+        return [y.year for y in self.years if y.weekends_only]
+
+    def lines(self) -> list[str]:
+        return [y.describe() for y in self.years]
+
+
+_SEED_SQL = """
+INSERT INTO calendar_days (district_adcode, day, is_workday, name)
+SELECT NULL, t.day, t.is_workday, t.name
+FROM unnest(%s::date[], %s::boolean[], %s::text[]) AS t(day, is_workday, name)
+ON CONFLICT ON CONSTRAINT uq_calendar_days_district_adcode_day DO NOTHING
+RETURNING day
+"""
+_COUNT_SQL = """
+SELECT extract(year FROM day)::int, count(*) FROM calendar_days
+WHERE district_adcode IS NULL AND day >= %s AND day < %s GROUP BY 1
+"""
+
+
+def seed_national_days(
+    connection: Session | psycopg.Connection[Any], years: Iterable[int]
+) -> CalendarSeedReport:
+    """Add the package's national days of ``years`` that the table does not hold yet.
+
+    Idempotent (a second call adds nothing) and part of the caller's transaction, in one
+    statement: either every missing day of every year goes in or, if the caller rolls back,
+    none. A day already in the table is kept, whoever put it there (the 2026 rows of migration
+    0009, or a correction through the API). Takes a SQLAlchemy session or the raw psycopg
+    connection of the demo load, so both write through the same statement.
+    """
+    wanted = sorted(set(years))
+    if not wanted:
+        return CalendarSeedReport(years=())
+    conn: psycopg.Connection[Any]
+    if isinstance(connection, Session):
+        driver = connection.connection().connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        conn = driver
+    else:
+        conn = connection
+    from_package = {y: national_days_from_package(y) for y in wanted}
+    rows = [d for days in from_package.values() for d in days or ()]
+    added: dict[int, int] = {}
+    with conn.cursor() as cur:
+        if rows:
+            cur.execute(
+                _SEED_SQL,
+                (
+                    [d["date"] for d in rows],
+                    [d["is_workday"] for d in rows],
+                    [d["name"] for d in rows],
+                ),
+            )
+            for (day,) in cur.fetchall():
+                added[day.year] = added.get(day.year, 0) + 1
+        cur.execute(_COUNT_SQL, (date(wanted[0], 1, 1), date(wanted[-1] + 1, 1, 1)))
+        held = {int(year): int(n) for year, n in cur.fetchall()}
+    seeds = []
+    for year in wanted:
+        if from_package[year] is not None:
+            source = _PACKAGE
+        elif held.get(year):
+            source = "calendar_days"
+        else:
+            source = "weekends only"
+        seeds.append(YearSeed(year, source, held.get(year, 0), added.get(year, 0)))
+    return CalendarSeedReport(years=tuple(seeds))
