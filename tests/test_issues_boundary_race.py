@@ -415,12 +415,24 @@ def test_reports_filed_during_split_merge_retire_restore_and_a_moved_edge(
     assert moved_out > 0, "no issue stood in the strip the edge move gave away"
 
 
-def test_check_tags_finds_nothing_then_a_corrupted_tag_and_fixes_it(race_db: RaceDb) -> None:
+@pytest.fixture
+def cli_env(race_db: RaceDb) -> Iterator[dict[str, str]]:
+    """The CLI's environment, pointing at this module's database (settings are cached)."""
+    from geogrid.settings import get_settings
+
+    get_settings.cache_clear()
+    yield {"GEOGRID_DATABASE_URL": race_db.settings.database_url}
+    get_settings.cache_clear()
+
+
+def test_check_tags_finds_nothing_then_a_corrupted_tag_and_fixes_it(
+    race_db: RaceDb, cli_env: dict[str, str]
+) -> None:
     from geogrid.cli import app
 
     engine = race_db.engine
     runner = CliRunner()
-    env = {"GEOGRID_DATABASE_URL": race_db.settings.database_url}
+    env = cli_env
     clean = runner.invoke(app, ["issues", "check-tags", "--district", HUAZHOU], env=env)
     assert clean.exit_code == 0, clean.output
 

@@ -20,7 +20,12 @@ Six kinds, each a list of rows with the grid code a district office acts on:
     no issue reported and no workflow event in the last N days (default 30): there is no
     visits table, so recorded issues and their events are the trace of a worker's rounds;
 ``dedicated_unstaffed``
-    a dedicated grid with no dedicated-grid worker.
+    a dedicated grid with no dedicated-grid worker;
+``misplaced_issue``
+    an open issue whose grid is retired, no longer covers its point or is not the deepest grid
+    there (:func:`geogrid.grids.followups.misplaced_open_issues`, what ``geogrid issues
+    check-tags`` lists): boundary changes re-tag issues as they commit, so any row here is a
+    fault to fix with ``check-tags --fix``; its geometry is the issue's point.
 
 Slivers below ``min_area_m2`` (default 1 m²) are floating-point noise of clipped boundaries,
 not gaps, and are left out.
@@ -38,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from geogrid.analysis.layers import GridRecord, current_grids
 from geogrid.errors import InvalidInputError
+from geogrid.grids.followups import misplaced_open_issues
 from geogrid.rules.on_duty import GridPosts, OnDutyAnswer, load_post_holders
 
 __all__ = ["GAP_KINDS", "CoverageGaps", "GapRow", "coverage_gaps", "post_gaps"]
@@ -51,6 +57,7 @@ GAP_KINDS = (
     "over_norm",
     "inactive",
     "dedicated_unstaffed",
+    "misplaced_issue",
 )
 GAP_LABELS = {
     "uncovered": "无网格覆盖区域",
@@ -61,6 +68,7 @@ GAP_LABELS = {
     "over_norm": "户数/网格员超标",
     "inactive": "近期无走访记录",
     "dedicated_unstaffed": "专属网格无专属网格员",
+    "misplaced_issue": "问题所属网格有误",
 }
 DEFAULT_HOUSEHOLDS_NORM = 300
 DEFAULT_INACTIVE_DAYS = 30
@@ -301,6 +309,31 @@ def post_gaps(
     return _post_rows(session, grids, now or datetime.now(UTC))
 
 
+def _misplaced_rows(session: Session, district_adcode: str) -> list[GapRow]:
+    found = misplaced_open_issues(session, district_adcode=district_adcode)
+    if not found:
+        return []
+    points = dict(
+        session.execute(
+            text("SELECT id, ST_AsGeoJSON(geom, 7) FROM issues WHERE id = ANY(:ids)"),
+            {"ids": [m.issue for m in found]},
+        ).all()
+    )
+    return [
+        GapRow(
+            "misplaced_issue",
+            m.grid or m.expected or district_adcode,
+            None,
+            0,
+            f"问题 {m.issue}: 在 {m.grid or '区级队列'}, 应在 {m.expected or '区级队列'} "
+            "(geogrid issues check-tags --fix)",
+            geometry=json.loads(points[m.issue]),
+            extra={"issue": m.issue, "expected": m.expected, "reason": m.reason},
+        )
+        for m in found
+    ]
+
+
 def coverage_gaps(
     session: Session,
     *,
@@ -398,4 +431,5 @@ def coverage_gaps(
         )
     for code, name, level, _kind in session.execute(text(_DEDICATED), params):
         rows.append(grid_row("dedicated_unstaffed", code, name, level, "没有专属网格员"))
+    rows += _misplaced_rows(session, district_adcode)
     return CoverageGaps(rows, households_norm, inactive_days, min_area_m2)

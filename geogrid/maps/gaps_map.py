@@ -23,6 +23,7 @@ GAP_COLOURS = {
     "over_norm": "#5e3c99",
     "inactive": "#4d4d4d",
     "dedicated_unstaffed": "#008837",
+    "misplaced_issue": "#000000",
 }
 TABLE_ROWS = 200
 
@@ -102,6 +103,7 @@ def gaps_map(
                         ],
                     }
                 ),
+                marker=folium.CircleMarker(radius=6),
                 style_function=lambda _, c=colour, a=area_kind: {
                     "color": c,
                     "weight": 2 if a else 1.2,
