@@ -129,8 +129,9 @@ def test_rates_page(
     page = chromium_page.page
     assert page.locator(SHAPES).count() == n
     assert "每千户问题数" in _layer_names(chromium_page)
-    page.wait_for_selector(".legend svg", timeout=10_000)
-    assert "natural_breaks" in page.locator(".legend").inner_text()
+    legend = page.locator("#geogrid-legend")
+    assert "natural_breaks" in legend.inner_text()
+    assert legend.locator(".gg-legend-class").count() == 5  # k=5 classes, a swatch each
     page.locator(SHAPES).nth(10).hover(force=True)
     page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
     assert "每千户" in page.locator(".leaflet-tooltip").inner_text()

@@ -65,3 +65,35 @@ def test_exported_map_opens_offline_from_a_file(
         context.close()
     assert outside == [], f"the exported page asked for {outside}"
     assert errors == [], errors
+
+
+@pytest.mark.browser
+def test_exported_rates_map_keeps_its_legend_and_phone_layout(
+    demo: Engine, settings: Settings, chromium: Browser, tmp_path: Path
+) -> None:
+    """The export has the page's step legend (five classes) and folds it on a phone, with no
+    server: the layout's CSS and script are inside the file."""
+    out = tmp_path / "rates.html"
+    render_map_file("rates", out, database_url=settings.database_url)
+    context = chromium.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort()
+        ),
+    )
+    try:
+        page.goto(out.as_uri())
+        page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length > 0")
+        legend = page.locator("#geogrid-legend")
+        assert legend.locator(".gg-legend-class").count() == 5
+        assert legend.get_attribute("open") is None  # folded on a phone
+        assert not legend.locator(".gg-legend-class").first.is_visible()
+        legend.locator("summary").focus()
+        page.keyboard.press("Enter")
+        assert legend.locator(".gg-legend-class").nth(4).is_visible()
+        assert page.locator(".leaflet-control-layers-toggle").is_visible()
+        page.screenshot(path=str(tmp_path / "rates-phone.png"))
+    finally:
+        context.close()

@@ -24,6 +24,7 @@ from branca.element import Figure
 from shapely.geometry import mapping, shape
 
 from geogrid.errors import InvalidInputError
+from geogrid.maps.layout import panel
 from geogrid.spatial.crs import geometry_from_wgs84, wgs84_to_gcj02
 
 __all__ = [
@@ -145,14 +146,10 @@ def new_map(
 
 
 def title_box(title: str, lines: list[str]) -> folium.Element:
-    """A fixed box at the top of the page with a title and a few lines of context."""
+    """The box at the top left of the page: the title, which is also its toggle, and a few lines
+    of context that fold away on a phone (:func:`geogrid.maps.layout.panel`)."""
     body = "<br>".join(f'<span style="color:#555">{html.escape(line)}</span>' for line in lines)
-    return folium.Element(
-        '<div id="geogrid-title" style="position:absolute;top:10px;left:60px;z-index:1000;'
-        "background:#fff;padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);"
-        f'font:14px/1.4 system-ui,sans-serif;max-width:40%"><strong>{html.escape(title)}</strong>'
-        f"<br>{body}</div>"
-    )
+    return panel("geogrid-title", title, body, corner="topleft", toggle_label=title)
 
 
 def bounds_of(geometries: list[dict[str, Any]]) -> list[list[float]]:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from geogrid.analysis.gaps import GAP_KINDS, GAP_LABELS, CoverageGaps, coverage_gaps
 from geogrid.maps.basemaps import add_html
+from geogrid.maps.layout import panel
 from geogrid.maps.page import district_map, outline_grids
 
 __all__ = ["GAP_COLOURS", "gaps_map", "gaps_table"]
@@ -29,7 +30,7 @@ TABLE_ROWS = 200
 
 
 def gaps_table(gaps: CoverageGaps) -> folium.Element:
-    """Totals per kind and the first rows, in a scrollable panel."""
+    """Totals per kind and the first rows, in a scrollable box that folds on a phone."""
     totals = gaps.totals()
     summary = "".join(
         f"<tr><td>{GAP_LABELS[k]}</td><td style='text-align:right'>{totals[k]}</td></tr>"
@@ -45,15 +46,15 @@ def gaps_table(gaps: CoverageGaps) -> folium.Element:
         if len(gaps.rows) > TABLE_ROWS
         else ""
     )
-    return folium.Element(
-        '<div id="geogrid-gaps-table" style="position:absolute;bottom:20px;left:10px;'
-        "z-index:1000;background:#fff;max-height:40%;width:36em;overflow:auto;padding:6px 10px;"
-        'border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.4 system-ui,sans-serif">'
-        f"<strong>覆盖缺口合计</strong><table id='geogrid-gaps-totals'>{summary}"
+    body = (
+        f"<table id='geogrid-gaps-totals'>{summary}"
         f"<tr><td>无覆盖面积 (m²)</td><td style='text-align:right'>"
         f"{totals['uncovered_area_m2']:,.1f}</td></tr></table>"
         f"<table id='geogrid-gaps-rows'><tr><th>类型</th><th>编码</th><th>名称</th>"
-        f"<th>说明</th></tr>{detail}</table>{more}</div>"
+        f"<th>说明</th></tr>{detail}</table>{more}"
+    )
+    return panel(
+        "geogrid-gaps-table", "覆盖缺口合计", body, corner="bottomleft", toggle_label="覆盖缺口合计"
     )
 
 

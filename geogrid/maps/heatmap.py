@@ -11,10 +11,15 @@ from sqlalchemy.orm import Session
 from geogrid.analysis.filters import IssueFilter
 from geogrid.analysis.heatmap import HeatFrame, heatmap_data
 from geogrid.analysis.layers import require_grids
-from geogrid.maps.basemaps import DisplayCRS
+from geogrid.maps.basemaps import DisplayCRS, add_html
+from geogrid.maps.choropleth import colour_bar_legend
 from geogrid.maps.page import district_map, outline_grids
 
-__all__ = ["issue_heatmap"]
+__all__ = ["HEAT_GRADIENT", "issue_heatmap"]
+
+HEAT_GRADIENT = {0.4: "blue", 0.6: "cyan", 0.7: "lime", 0.8: "yellow", 1.0: "red"}
+"""Leaflet.heat's own gradient, given to both heat layers and drawn by the legend, so the three
+cannot disagree."""
 
 
 def _latlng_weights(frame: HeatFrame, shift: DisplayCRS, scale: float) -> list[list[float]]:
@@ -74,6 +79,7 @@ def issue_heatmap(
         blur=15,
         min_opacity=0.3,
         max_zoom=15,
+        gradient=HEAT_GRADIENT,
     ).add_to(page.m)
     month_scale = _scale(data.months)
     HeatMapWithTime(
@@ -88,7 +94,14 @@ def issue_heatmap(
         overlay=True,
         use_local_extrema=False,
         scale_radius=False,
+        gradient=HEAT_GRADIENT,
     ).add_to(page.m)
+    # Heat adds up nearby issues and fades with the zoom: its colours are relative, and the
+    # ticks say so rather than print counts a reader would take literally.
+    stops = [(0.0, "rgba(0,0,255,.3)"), *HEAT_GRADIENT.items()]
+    ticks = [(0.0, "少 low"), (0.5, "中"), (1.0, "多 high")]
+    legend = colour_bar_legend("热度 / heat", stops, ticks, caption="相邻问题越多, 颜色越暖")
+    add_html(page.m, legend, "geogrid_legend")
     lines = [
         issue_filter.describe(),
         f"{data.frame.issues} 件问题"

@@ -18,6 +18,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from geogrid.errors import NotFoundError
+from geogrid.maps.layout import ResponsiveLayerControl, add_layout, panel
 from geogrid.storage.models import AdminArea, Grid, GridVersion
 
 __all__ = ["DISPLAY_TOLERANCE_DEG", "LandingData", "landing_data", "landing_map"]
@@ -138,16 +139,18 @@ PAGES: tuple[tuple[str, str], ...] = (
 
 
 def _title_box(title: str, subtitle: str) -> folium.Element:
+    """The title box with the links to every page. It stays open on a phone too: it is how one
+    gets anywhere from here, and with the layer control collapsed nothing lies on its links."""
     links = " · ".join(
-        f'<a href="{href}" style="color:#1f5f8b">{html.escape(label)}</a>' for href, label in PAGES
+        f'<a href="{href}" style="color:#1f5f8b;white-space:nowrap">{html.escape(label)}</a>'
+        for href, label in PAGES
     )
-    return folium.Element(
-        '<div id="geogrid-title" style="position:absolute;top:10px;left:60px;z-index:1000;'
-        "background:#fff;padding:6px 12px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);"
-        'font:14px/1.4 system-ui,sans-serif">'
-        f"<strong>{html.escape(title)}</strong><br>"
+    body = (
         f'<span style="color:#555">{html.escape(subtitle)}</span><br>'
-        f'<nav style="margin-top:4px;font-size:13px">{links}</nav></div>'
+        f'<nav style="margin-top:4px;font-size:13px;line-height:1.8">{links}</nav>'
+    )
+    return panel(
+        "geogrid-title", title, body, corner="topleft", toggle_label=title, fold_on_phone=False
     )
 
 
@@ -196,9 +199,10 @@ def landing_map(session: Session, *, district_adcode: str) -> folium.Map:
             highlight_function=_grid_highlight,
             tooltip=folium.GeoJsonTooltip(fields=["name", "code"], aliases=["网格", "编码"]),
         ).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    ResponsiveLayerControl().add_to(m)
     figure.html.add_child(
         _title_box(f"{name} 网格", f"一级网格 {len(data.grids)} 个"), name="geogrid_title"
     )
+    add_layout(m)
     m.fit_bounds(bounds)
     return m

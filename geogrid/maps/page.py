@@ -21,6 +21,7 @@ from geogrid.maps.basemaps import (
     new_map,
     title_box,
 )
+from geogrid.maps.layout import ResponsiveLayerControl, add_layout
 
 __all__ = ["OUTLINE_TOLERANCE_DEG", "DistrictMap", "district_map", "outline_grids"]
 
@@ -51,9 +52,11 @@ class DistrictMap:
         ).add_to(self.m)
 
     def finish(self, heading: str, lines: list[str]) -> folium.Map:
-        """Add the layer control and the title box ``{district} {heading}``; the map is done."""
-        folium.LayerControl(collapsed=False).add_to(self.m)
+        """Add the layer control, the title box ``{district} {heading}`` and the layout shared by
+        every page (boxes that fold on a phone); the map is done."""
+        ResponsiveLayerControl().add_to(self.m)
         add_html(self.m, title_box(f"{self.name} {heading}", lines), "geogrid_title")
+        add_layout(self.m)
         return self.m
 
 

@@ -1,5 +1,6 @@
 """The choropleth of issue rates (``/maps/rates``): issues per 1 000 households per grid at a
-chosen level, classed by quantiles or natural breaks (mapclassify), with a legend."""
+chosen level, classed by quantiles or natural breaks (mapclassify), with a legend of one
+swatch per class and its range."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import folium
 from sqlalchemy.orm import Session
 
 from geogrid.analysis.rates import RateOptions, grid_rates
-from geogrid.maps.choropleth import choropleth_layer, step_legend
+from geogrid.maps.basemaps import add_html
+from geogrid.maps.choropleth import choropleth_layer, class_ranges, format_value, swatch_legend
 from geogrid.maps.page import district_map
 
 __all__ = ["PALETTE", "rates_map"]
@@ -70,11 +72,16 @@ def rates_map(
             ("rate", "每千户"),
         ],
     )
-    caption = f"每千户问题数 ({rates.scheme}, {len(rates.breaks)} 类)"
-    if legend := step_legend(colours, lowest, rates.breaks, caption=caption):
-        legend.add_to(page.m)
+    no_data = sum(1 for g in rates.grids if g.properties["rate"] is None)
+    if rates.breaks:
+        entries = list(zip(colours, class_ranges(lowest, rates.breaks), strict=True))
+        extra = [(NO_DATA, f"无户数 (no households) {no_data}")] if no_data else []
+        legend = swatch_legend(
+            f"每千户问题数 ({rates.scheme}, {len(rates.breaks)} 类)", entries, extra=extra
+        )
+        add_html(page.m, legend, "geogrid_legend")
     lines = [
         rates.issue_filter.describe(),
-        "分级 " + ", ".join(f"≤{b:g}" for b in rates.breaks),
+        "分级 " + ", ".join(f"≤{format_value(b)}" for b in rates.breaks),
     ]
     return page.finish("每千户问题数", lines)
