@@ -313,7 +313,7 @@ def _misplaced_rows(session: Session, district_adcode: str) -> list[GapRow]:
     found = misplaced_open_issues(session, district_adcode=district_adcode)
     if not found:
         return []
-    points = dict(
+    points: dict[int, str] = dict(
         session.execute(
             text("SELECT id, ST_AsGeoJSON(geom, 7) FROM issues WHERE id = ANY(:ids)"),
             {"ids": [m.issue for m in found]},
