@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     )
     boundaries_dir: Path = PROJECT_ROOT / "data" / "boundaries"
     geometry_tolerance_m: float = Field(default=0.5, gt=0)
+    locate_live: bool = Field(
+        default=True,
+        description=(
+            "Answer plain GET /locate point lookups from the in-memory live locator (one "
+            "revision probe per request on its own connections). Off: every lookup takes a "
+            "request session — for an app whose sessions all run inside one outer transaction "
+            "(the rolled-back test app), which the probe's connections cannot see."
+        ),
+    )
 
     @field_validator("database_url")
     @classmethod

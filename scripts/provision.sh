@@ -44,7 +44,8 @@ apt_install() {
 }
 
 ensure_system_packages() {
-  # $1 = "serve" or "test": tests also need Chromium and GDAL's command-line tools.
+  # $1 = "serve" or "test": tests also need Chromium, GDAL's command-line tools and wrk
+  # (tests/test_locate_bench.py runs bench/locate.py, which loads the server with wrk).
   local purpose="${1:-serve}" pkgs=(ca-certificates)
   command -v python3 >/dev/null || pkgs+=(python3)
   python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs+=(python3-venv)
@@ -54,7 +55,7 @@ ensure_system_packages() {
     local v; v=$(pg_major)
     pkgs+=("postgresql-$v" "postgresql-$v-postgis-3" postgresql-client-common postgresql-common)
   fi
-  if [ "$purpose" = test ]; then pkgs+=(chromium fonts-wqy-microhei gdal-bin); fi
+  if [ "$purpose" = test ]; then pkgs+=(chromium fonts-wqy-microhei gdal-bin wrk); fi
   apt_install "${pkgs[@]}"
   python3 - <<'PY' || die "geogrid needs Python >= 3.11 (found $(python3 --version))"
 import sys

@@ -29,7 +29,9 @@ def rolled_back_app(
 
     conn = engine.connect()
     trans = conn.begin()
-    app = create_app(settings)
+    # No live locator: its probe reads committed data on its own connections, while this
+    # app's requests must see the test transaction; every lookup takes the request session.
+    app = create_app(settings.model_copy(update={"locate_live": False}))
     factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint")
 
     def session_in_test_transaction() -> Iterator[Session]:

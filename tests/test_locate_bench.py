@@ -1,4 +1,5 @@
-"""bench/locate.py runs end to end with tiny sizes (no timing assertions)."""
+"""bench/locate.py runs end to end with tiny sizes (no timing assertions; needs ``wrk``,
+which scripts/provision.sh installs for tests)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ def test_bench_runs(demo: Engine, settings: Settings) -> None:
     env = {**os.environ, "GEOGRID_TEST_DATABASE_URL": settings.database_url}
     env.pop("GEOGRID_DATABASE_URL", None)
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "locate.py"), "--points", "2000", "--requests", "50"],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "locate.py"),
+            *("--points", "2000", "--urls", "50", "--duration", "1", "--rounds", "1"),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -26,4 +31,5 @@ def test_bench_runs(demo: Engine, settings: Settings) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "GET /locate" in result.stdout and "raw STRtree" in result.stdout
-    assert "ratios" in result.stdout
+    assert "/locate p50 / bare async p50" in result.stdout
+    assert "/locate rps / bare async rps" in result.stdout

@@ -4,6 +4,7 @@ assignments, party organisations — visible on the very next lookup."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,12 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from api.routers.locate import _json_bytes, _locate_body, _render_live
+from api.routers.locate import _json_bytes, _locate_body, render_live_answer
 from geogrid.errors import NotFoundError
 from geogrid.locate.chain import locate_point
 from geogrid.locate.index import GridIndex, IndexCache, load_grid_index, read_revision
 from geogrid.locate.live import LiveLocator
-from geogrid.locate.probe import RevisionProbe, conninfo_from_url
+from geogrid.locate.probe import RevisionProbe, Revisions, conninfo_from_url, read_revisions
 from geogrid.settings import Settings
 from geogrid.storage.database import make_session_factory
 
@@ -77,7 +78,7 @@ def test_live_answers_are_the_reference_bytes(
         assert r.content == expected
         answered += 1
     assert answered > 60
-    live = client.app.state.locate_live  # type: ignore[attr-defined]
+    live = client.app.state.live_locator  # type: ignore[attr-defined]
     assert live.reloads == 1  # one load, every other answer from memory
 
 
@@ -92,38 +93,77 @@ def test_crs_and_district_parameters_go_live(committing_client: TestClient, db: 
     )
     location = locate_point(db, glon, glat, district_adcode=DISTRICT, crs="gcj02")
     assert r.status_code == 200 and r.content == _json_bytes(_locate_body(location, None))
-    assert client.app.state.locate_live.reloads == 1  # type: ignore[attr-defined]
+    assert client.app.state.live_locator.reloads == 1  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
     "query",
     [
-        "lon=1.09765e2&lat=34.512",  # an exponent: pydantic parses it, the live path does not
-        "lon=109.765&lat=34.512&lon=109.765",  # repeated parameter
-        "lon=109.765&lat=34.512&unknown=1",  # a parameter the live path does not know
-        "lon=109.765&lat=34.512&district=abc",  # not an adcode
+        "lon=1.09765e2&lat=34.512",  # an exponent: the same model parses it on both paths
+        "lon=1&lat=2&lon=109.765&lat=34.512",  # repeated parameters: the last one counts
+        "lon=109.765&lat=34.512&unknown=1",  # unknown parameters are ignored
     ],
 )
-def test_anything_unusual_goes_to_the_declared_endpoint(
-    committing_client: TestClient, db: Session, query: str
+def test_unusual_queries_answer_as_the_declared_endpoint(
+    committing_client: TestClient, client: TestClient, db: Session, query: str
 ) -> None:
-    r = committing_client.get(f"/locate?{query}")
-    if "district=abc" in query:
-        assert r.status_code == 404  # no grids in district "abc"
-        return
-    assert r.status_code == 200
-    assert r.json()["deepest"] == json.loads(_reference(db, 109.765, 34.512) or b"{}")["deepest"]
-    assert not hasattr(committing_client.app.state, "locate_live")  # never went live
+    """The live path reads the query with the endpoint's own model: whatever it answers, the
+    declared endpoint (the rolled-back ``client`` has no live locator) answers the same."""
+    live = committing_client.get(f"/locate?{query}")
+    declared = client.get(f"/locate?{query}")
+    assert live.status_code == declared.status_code == 200
+    assert live.content == declared.content == _reference(db, 109.765, 34.512)
+    assert committing_client.app.state.live_locator.reloads == 1  # type: ignore[attr-defined]
 
 
-def test_overridden_session_keeps_requests_in_the_test_transaction(
-    client: TestClient, db: Session
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("lon=nan&lat=34.512", 422),
+        ("lon=200&lat=34.512", 422),
+        ("lon=109.765", 422),
+        ("lon=109.765&lat=34.512&crs=mercator", 422),
+        ("lon=109.765&lat=34.512&address=华州街道", 422),
+        ("lon=109.765&lat=34.512&district=abc", 404),  # no grids in district "abc"
+    ],
+)
+def test_refusals_come_from_the_declared_endpoint(
+    committing_client: TestClient, client: TestClient, query: str, status: int
 ) -> None:
-    """With ``get_session`` overridden (the rolled-back ``client``), lookups take the declared
-    endpoint, so they see that transaction; answers are the same bytes."""
+    """What the live path does not answer falls through: the same problem+json as an app
+    without a live locator, and no district was loaded for it."""
+    live = committing_client.get(f"/locate?{query}")
+    declared = client.get(f"/locate?{query}")
+    assert live.status_code == declared.status_code == status
+    assert live.headers["content-type"] == "application/problem+json"
+    assert live.json() == declared.json()
+    assert committing_client.app.state.live_locator.reloads == 0  # type: ignore[attr-defined]
+
+
+def test_rolled_back_app_takes_the_session_path(client: TestClient, db: Session) -> None:
+    """The rolled-back ``client`` is built with ``locate_live=False``: lookups take the
+    declared endpoint, so they see the test transaction; answers are the same bytes."""
+    assert client.app.state.live_locator is None  # type: ignore[attr-defined]
     r = client.get("/locate", params={"lon": "109.765", "lat": "34.512"})
     assert r.status_code == 200 and r.content == _reference(db, 109.765, 34.512)
-    assert not hasattr(client.app.state, "locate_live")
+
+
+def test_lifespan_builds_the_caches_and_closes_the_probe(settings: Settings, demo: Engine) -> None:
+    """Every locate cache exists once the app has started (none is made on first use), the
+    live locator shares the app's grid index cache, and shutdown closes the probe."""
+    from api.main import create_app
+
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        state = app.state
+        assert isinstance(state.live_locator, LiveLocator)
+        assert isinstance(state.locate_index_cache, IndexCache)
+        assert state.live_locator._index_cache is state.locate_index_cache
+        r = test_client.get("/locate", params={"lon": "109.765", "lat": "34.512"})
+        assert r.status_code == 200
+        assert state.live_locator.reloads == 1
+        assert state.live_locator.probe.idle_connections == 1
+    assert state.live_locator.probe.idle_connections == 0
 
 
 @dataclass
@@ -271,7 +311,7 @@ def test_cached_signboard_expires_when_a_comes_back(
         probe=RevisionProbe(conninfo_from_url(settings.database_url)),
         session_factory=make_session_factory(engine),
         index_cache=IndexCache(),
-        render=_render_live,
+        render=render_live_answer,
     )
     with other.begin() as conn:
         back = conn.execute(
@@ -283,14 +323,16 @@ def test_cached_signboard_expires_when_a_comes_back(
         ).scalar_one()
     try:
 
-        def on_duty(now: datetime) -> int:
-            found = locator.locate(s.lon, s.lat, district_adcode=DISTRICT, now=now)
+        async def on_duty(now: datetime) -> int:
+            found = await locator.locate(s.lon, s.lat, district_adcode=DISTRICT, now=now)
             assert found is not None
             return int(json.loads(b"{" + found[2])["signboard"]["on_duty"]["staff_id"])
 
-        assert on_duty(back - timedelta(hours=1)) == s.b_staff
-        assert on_duty(back - timedelta(minutes=1)) == s.b_staff
-        assert on_duty(back + timedelta(seconds=1)) == s.a_staff
+        async def around_the_return() -> list[int]:
+            moments = [back - timedelta(hours=1), back - timedelta(minutes=1)]
+            return [await on_duty(t) for t in (*moments, back + timedelta(seconds=1))]
+
+        assert asyncio.run(around_the_return()) == [s.b_staff, s.b_staff, s.a_staff]
         assert locator.reloads == 1
     finally:
         with other.begin() as conn:
@@ -325,12 +367,28 @@ def test_probe_tokens_match_the_index_and_survive_a_lost_connection(
     settings: Settings, db: Session, demo: Engine
 ) -> None:
     probe = RevisionProbe(conninfo_from_url(settings.database_url))
+
+    async def reads() -> None:
+        assert (await probe.read(DISTRICT)).boundary == read_revision(db, DISTRICT)
+        assert (await probe.read("000000")).boundary == "0"
+        (pid,) = probe.backend_pids()
+        db.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        assert (await probe.read(DISTRICT)).boundary == read_revision(db, DISTRICT)
+        assert probe.backend_pids() != [pid]
+
     try:
-        assert probe.read(DISTRICT).boundary == read_revision(db, DISTRICT)
-        assert probe.read("000000").boundary == "0"
-        (conn,) = probe._idle
-        db.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": conn.backend_pid})
-        assert probe.read(DISTRICT).boundary == read_revision(db, DISTRICT)
+        asyncio.run(reads())
+    finally:
+        probe.close()
+
+
+def test_probe_and_session_read_the_same_revisions(
+    settings: Settings, db: Session, demo: Engine
+) -> None:
+    """A reload labels its state with revisions read in its session: the probe's tokens."""
+    probe = RevisionProbe(conninfo_from_url(settings.database_url))
+    try:
+        assert asyncio.run(probe.read(DISTRICT)) == read_revisions(db, DISTRICT)
     finally:
         probe.close()
 
@@ -343,16 +401,36 @@ def test_revision_token_is_independent_of_the_session_time_zone() -> None:
     assert revision_token(3, instant) == revision_token(3, china) == "3@1795941000123456"
 
 
-def test_probe_shares_a_few_connections_between_many_threads(
-    settings: Settings, db: Session, demo: Engine
+def test_concurrent_reads_share_a_query_that_starts_after_them(
+    settings: Settings, db: Session, demo: Engine, other: Engine
 ) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+    """★ 400 reads asked together make one query on one connection; a read asked while a
+    query runs waits for the next one, so it sees a commit that returned before it asked."""
+    probe = RevisionProbe(conninfo_from_url(settings.database_url))
 
-    probe = RevisionProbe(conninfo_from_url(settings.database_url), max_connections=2)
+    def bump_staff_revision() -> Revisions:
+        with other.begin() as conn:
+            conn.execute(
+                text("UPDATE staff SET phone = phone WHERE id = (SELECT min(id) FROM staff)")
+            )
+        with Session(other) as session:
+            return read_revisions(session, DISTRICT)
+
+    async def scenario() -> None:
+        found = await asyncio.gather(*(probe.read(DISTRICT) for _ in range(400)))
+        assert {r.boundary for r in found} == {read_revision(db, DISTRICT)}
+        assert probe.queries == 1 and probe.idle_connections == 1
+
+        first = asyncio.ensure_future(probe.read(DISTRICT))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the first query is on the wire
+        bumped = bump_staff_revision()  # committed before the second read is asked
+        second = await probe.read(DISTRICT)
+        assert second == bumped  # the first read may or may not have seen it: it was sent
+        await first
+        assert probe.queries == 3
+
     try:
-        with ThreadPoolExecutor(16) as pool:
-            tokens = set(pool.map(lambda _: probe.read(DISTRICT).boundary, range(400)))
-        assert tokens == {read_revision(db, DISTRICT)}
-        assert len(probe._idle) <= 2
+        asyncio.run(scenario())
     finally:
         probe.close()

@@ -1,18 +1,20 @@
 """Routes for locate (``/locate``, ``/locate/batch``) and the address registry
 (``/addresses/import``).
 
-The in-memory grid index lives on ``app.state.locate_index_cache``, created lazily by the
-:func:`get_locate_cache` dependency (no change to the app factory needed).
+The caches these routes use — the grid index, the address index and the live locator — are
+built by the app's lifespan (:func:`api.main.create_app`) and hang on ``app.state``.
 
 GET /locate's hot case — ``lon``/``lat`` (``crs``, ``district``) for now, no address, no ``at``
-— is answered by :class:`LiveLocateRoute` before FastAPI resolves the endpoint's dependencies:
-one revision probe (:mod:`geogrid.locate.live`), the in-memory index and a cached rendering of
-the answer; no SQLAlchemy session. The probe starts after the request arrived, so an edit of
-grids or staff committed by any process is seen by the very next lookup. Anything else — other
-parameters, values the endpoint would reject, a point in no grid (the 404 names the nearest
-one), an app whose session dependency is overridden (tests inside one transaction) — goes to
-the declared endpoint :func:`get_locate`, which stays the reference: same
-parameters in OpenAPI, same validation and errors, and byte-identical answers (tests compare).
+— is answered by :class:`LiveLocateMiddleware`, a pure ASGI check of path and query in front of
+FastAPI's routing and dependency machinery: the query is read by the endpoint's own parameter
+model (:class:`LocateQuery`), then one revision probe awaited in the event loop
+(:mod:`geogrid.locate.live`), the in-memory index and a cached rendering of the answer; no
+SQLAlchemy session, no thread-pool hop. The probe starts after the request arrived, so an edit
+of grids or staff committed by any process is seen by the very next lookup. Anything else —
+an address, ``at``, values the endpoint would reject, a point in no grid (the 404 names the
+nearest one), an app built with ``locate_live=False`` (tests inside one transaction) — goes to
+the declared endpoint :func:`get_locate`, which stays the reference: same parameters in
+OpenAPI, same validation and errors, and byte-identical answers (tests compare).
 """
 
 from __future__ import annotations
@@ -20,20 +22,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
-import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import SessionDep, SettingsDep, get_session
+from api.deps import SessionDep, SettingsDep
 from api.schemas_locate import AddressImportRead, LocateRead
 from geogrid.addresses.match import AddressIndexCache, AddressMatch, match_address
 from geogrid.addresses.registry import import_addresses_csv
@@ -42,52 +43,44 @@ from geogrid.locate.batch import locate_rows, read_rows, write_csv, write_ndjson
 from geogrid.locate.chain import EDGE_RULE, PointLocation, locate_point
 from geogrid.locate.index import IndexCache
 from geogrid.locate.live import LiveLocator
-from geogrid.locate.probe import RevisionProbe, conninfo_from_url
-from geogrid.spatial.crs import CoordinateSystem
 from geogrid.storage.database import session_scope
+
+__all__ = ["LiveLocateMiddleware", "LocateQuery", "render_live_answer", "router"]
 
 log = logging.getLogger(__name__)
 
-
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Close the live locator's probe connections when the app stops."""
-    yield
-    probe: RevisionProbe | None = getattr(app.state, "locate_probe", None)
-    if probe is not None:
-        probe.close()
-
-
-router = APIRouter(tags=["locate"], lifespan=_lifespan)
-
-_STATE_LOCK = threading.Lock()
-
-
-def _state_singleton(request: Request, name: str, factory: type) -> Any:
-    value = getattr(request.app.state, name, None)
-    if value is None:
-        with _STATE_LOCK:
-            value = getattr(request.app.state, name, None)
-            if value is None:
-                value = factory()
-                setattr(request.app.state, name, value)
-    return value
+router = APIRouter(tags=["locate"])
 
 
 def get_locate_cache(request: Request) -> IndexCache:
-    """The app's grid index cache (created on first use, kept on ``app.state``)."""
-    cache: IndexCache = _state_singleton(request, "locate_index_cache", IndexCache)
+    """The app's grid index cache (built in the lifespan)."""
+    cache: IndexCache = request.app.state.locate_index_cache
     return cache
 
 
 def get_address_cache(request: Request) -> AddressIndexCache:
-    """The app's address index cache (created on first use, kept on ``app.state``)."""
-    cache: AddressIndexCache = _state_singleton(request, "address_index_cache", AddressIndexCache)
+    """The app's address index cache (built in the lifespan)."""
+    cache: AddressIndexCache = request.app.state.address_index_cache
     return cache
 
 
 LocateCacheDep = Annotated[IndexCache, Depends(get_locate_cache)]
 AddressCacheDep = Annotated[AddressIndexCache, Depends(get_address_cache)]
+
+
+class LocateQuery(BaseModel):
+    """The query of GET /locate, declared once: FastAPI reads it for the endpoint (and
+    OpenAPI), :class:`LiveLocateMiddleware` validates the same model, so both paths accept and
+    refuse exactly the same values. Unknown parameters are ignored, as FastAPI does."""
+
+    lon: float | None = Field(default=None, description="Longitude", ge=-180, le=180)
+    lat: float | None = Field(default=None, description="Latitude", ge=-90, le=90)
+    crs: str = Field(default="wgs84", description="wgs84, cgcs2000, gcj02 or bd09")
+    address: str | None = Field(default=None, description="A Chinese address", max_length=300)
+    district: str | None = Field(
+        default=None, description="District adcode (default: the installation's)"
+    )
+    at: str | None = Field(default=None, description="ISO date or date-time: answer for then")
 
 
 def _jsonable(value: Any) -> Any:
@@ -115,7 +108,7 @@ def _json_bytes(content: Any) -> bytes:
     ).encode("utf-8")
 
 
-def _render_live(location: PointLocation) -> bytes:
+def render_live_answer(location: PointLocation) -> bytes:
     """The answer without its point: everything after ``{"lon":…,"lat":…,`` (those two
     fields come first in :func:`_locate_body`, so the assembled bytes are identical)."""
     body = _locate_body(location, None)
@@ -123,63 +116,26 @@ def _render_live(location: PointLocation) -> bytes:
     return _json_bytes(body)[1:]
 
 
-def get_live_locator(request: Request) -> LiveLocator[bytes]:
-    """The app's live locator (created on first use, kept on ``app.state``)."""
-    state = request.app.state
-    locator: LiveLocator[bytes] | None = getattr(state, "locate_live", None)
-    if locator is None:
-        index_cache = get_locate_cache(request)
-        with _STATE_LOCK:
-            locator = getattr(state, "locate_live", None)
-            if locator is None:
-                state.locate_probe = RevisionProbe(conninfo_from_url(state.settings.database_url))
-                locator = LiveLocator(
-                    probe=state.locate_probe,
-                    session_factory=state.session_factory,
-                    index_cache=index_cache,
-                    render=_render_live,
-                )
-                state.locate_live = locator
-    return locator
-
-
-_LIVE_PARAMS = frozenset({"lon", "lat", "crs", "district"})
-# Plain decimals only; exponents, "nan", "1_0" and the like go to the declared endpoint.
-_DECIMAL = re.compile(r"[+-]?\d{1,3}(?:\.\d{1,20})?")
-_ADCODE = re.compile(r"\d{6}")
-
-
-def _decimal(value: str | None, limit: float) -> float | None:
-    if value is None or not _DECIMAL.fullmatch(value):
-        return None
-    number = float(value)
-    return number if -limit <= number <= limit else None
-
-
-def live_locate(request: Request) -> bytes | None:
+async def live_locate(app_state: Any, query_string: bytes) -> bytes | None:
     """The JSON body of GET /locate for a plain current point lookup, or None when the
-    request is anything else and the declared endpoint must answer it.
-
-    Also None while the app's session is overridden (tests that run every request inside one
-    rolled-back transaction): the probe reads committed data, the request must see that
-    transaction's."""
-    if get_session in request.app.dependency_overrides:
-        return None
-    items = request.query_params.multi_items()
-    params = dict(items)
-    if len(params) != len(items) or not params.keys() <= _LIVE_PARAMS:
-        return None
-    lon = _decimal(params.get("lon"), 180.0)
-    lat = _decimal(params.get("lat"), 90.0)
-    adcode = params.get("district") or request.app.state.settings.district_adcode
-    if lon is None or lat is None or not _ADCODE.fullmatch(adcode):
+    request is anything else (or the app has no live locator) and the declared endpoint must
+    answer it."""
+    locator: LiveLocator[bytes] | None = app_state.live_locator
+    if locator is None:
         return None
     try:
-        crs = CoordinateSystem.parse(params.get("crs", "wgs84"))
+        query = LocateQuery.model_validate(dict(QueryParams(query_string)))
+    except ValidationError:
+        return None  # the declared endpoint answers 422 with the same model's message
+    if query.lon is None or query.lat is None or query.address is not None or query.at is not None:
+        return None
+    adcode = query.district or app_state.settings.district_adcode
+    if len(adcode) != 6 or not adcode.isdigit():
+        return None  # not an adcode: no cache entry for it; the endpoint answers 404
+    try:
+        found = await locator.locate(query.lon, query.lat, district_adcode=adcode, crs=query.crs)
     except InvalidInputError:
         return None  # the declared endpoint answers 422 naming the accepted systems
-    try:
-        found = get_live_locator(request).locate(lon, lat, district_adcode=adcode, crs=crs)
     except psycopg.OperationalError:
         log.warning("locate probe failed; answering through the session", exc_info=True)
         return None
@@ -189,45 +145,58 @@ def live_locate(request: Request) -> bytes | None:
     return b'{"lon":%b,"lat":%b,%b' % (repr(wlon).encode(), repr(wlat).encode(), rest)
 
 
-class LiveLocateRoute(APIRoute):
-    """GET /locate with the hot case answered by :func:`live_locate` in the thread pool (as a
-    plain ``def`` endpoint would run), everything else by the declared endpoint."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        declared = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            body = await run_in_threadpool(live_locate, request)
-            if body is None:
-                return await declared(request)
-            return Response(body, media_type="application/json")
-
-        return handler
+_JSON_HEADERS = (b"content-type", b"application/json")
 
 
+class LiveLocateMiddleware:
+    """Answers the hot case of GET /locate (see the module docstring) before routing; passes
+    every other request, and every /locate it does not answer, to the app unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/locate" and scope["method"] == "GET":
+            body = await live_locate(scope["app"].state, scope["query_string"])
+            if body is not None:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-length", str(len(body)).encode()),
+                            _JSON_HEADERS,
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+@router.get(
+    "/locate",
+    response_model=LocateRead,
+    summary="Which grid is this point or address in, and who looks after it",
+    responses={404: {"description": "Outside every grid, or address not matched"}},
+)
 def get_locate(
     session: SessionDep,
     settings: SettingsDep,
     cache: LocateCacheDep,
     address_cache: AddressCacheDep,
-    lon: Annotated[float | None, Query(description="Longitude", ge=-180, le=180)] = None,
-    lat: Annotated[float | None, Query(description="Latitude", ge=-90, le=90)] = None,
-    crs: Annotated[str, Query(description="wgs84, cgcs2000, gcj02 or bd09")] = "wgs84",
-    address: Annotated[str | None, Query(description="A Chinese address", max_length=300)] = None,
-    district: Annotated[
-        str | None, Query(description="District adcode (default: the installation's)")
-    ] = None,
-    at: Annotated[str | None, Query(description="ISO date or date-time: answer for then")] = None,
+    query: Annotated[LocateQuery, Query()],
 ) -> JSONResponse:
     """The MapIt point lookup, for grids: district → street/town → community/village →
     level-1 → level-2 → level-3 grid, every dedicated grid, and the signboard (网格信息公示牌)
     of the deepest grid. Give ``lon``+``lat`` (and ``crs``) or ``address``."""
-    adcode = district or settings.district_adcode
+    lon, lat, crs = query.lon, query.lat, query.crs
+    adcode = query.district or settings.district_adcode
     match: AddressMatch | None = None
-    if address is not None and (lon is not None or lat is not None):
+    if query.address is not None and (lon is not None or lat is not None):
         raise InvalidInputError("Give either lon and lat, or address, not both.")
-    if address is not None:
-        match = match_address(session, address, district_adcode=adcode, cache=address_cache)
+    if query.address is not None:
+        match = match_address(session, query.address, district_adcode=adcode, cache=address_cache)
         lon, lat, crs = match.lon, match.lat, "wgs84"
     elif lon is None or lat is None:
         raise InvalidInputError(
@@ -235,19 +204,10 @@ def get_locate(
             lon=lon,
             lat=lat,
         )
-    location = locate_point(session, lon, lat, district_adcode=adcode, crs=crs, at=at, cache=cache)
+    location = locate_point(
+        session, lon, lat, district_adcode=adcode, crs=crs, at=query.at, cache=cache
+    )
     return JSONResponse(_locate_body(location, match))
-
-
-router.add_api_route(
-    "/locate",
-    get_locate,
-    methods=["GET"],
-    response_model=LocateRead,
-    summary="Which grid is this point or address in, and who looks after it",
-    responses={404: {"description": "Outside every grid, or address not matched"}},
-    route_class_override=LiveLocateRoute,
-)
 
 
 @router.post(

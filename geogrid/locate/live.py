@@ -6,9 +6,10 @@ Here a request costs:
 
 1. :meth:`RevisionProbe.read <geogrid.locate.probe.RevisionProbe.read>` — one prepared
    single-row SELECT of the district's boundary *and* staff revisions on a raw autocommit
-   connection. It starts after the request arrived, so any edit whose COMMIT returned before
-   (grids, grid versions, admin areas, staff, assignments, party organisations; by any process)
-   is seen: the cached state is rebuilt before answering;
+   connection, awaited in the event loop. It starts after the request arrived, so any edit whose
+   COMMIT returned before (grids, grid versions, admin areas, staff, assignments, party
+   organisations; by any process) is seen: the cached state is rebuilt (in a worker thread, the
+   event loop keeps serving) before answering;
 2. the point-in-polygon work on the in-memory :class:`~geogrid.locate.index.GridIndex`;
 3. a dictionary hit: the rendered answer (whatever ``render`` makes of a
    :class:`~geogrid.locate.chain.PointLocation`) per (deepest grid, dedicated grids, admin
@@ -20,10 +21,14 @@ the current staff and party organisations of every grid (one query,
 :func:`~geogrid.locate.signboard.fetch_district_signboard_data`) and the rendered answers.
 Answers are the ones :func:`~geogrid.locate.chain.locate_point` gives (tests compare them).
 Past dates (``at``) and addresses are not handled here: they go to ``locate_point``.
+
+The app builds one locator in its lifespan (``api.main.create_app``) and closes its probe at
+shutdown; nothing here is created on first use.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import threading
@@ -37,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geogrid.locate.chain import PointLocation, location_at_positions, to_wgs84_point
 from geogrid.locate.index import GridIndex, IndexCache
-from geogrid.locate.probe import RevisionProbe, Revisions
+from geogrid.locate.probe import RevisionProbe, Revisions, read_revisions
 from geogrid.locate.signboard import (
     SignboardData,
     fetch_district_signboard_data,
@@ -78,12 +83,13 @@ class _District(Generic[T]):
 
 
 class LiveLocator(Generic[T]):
-    """Answers current point lookups from memory, checked by one probe per call. Thread-safe.
+    """Answers current point lookups from memory, checked by one probe per call.
 
-    ``render`` turns an answer into what callers want back (e.g. JSON bytes); it is called
-    once per distinct answer and its result reused, so it must not depend on the point: the
-    :class:`PointLocation` it gets has NaN ``lon``/``lat``. :meth:`locate` returns the WGS 84
-    point next to the rendered answer.
+    :meth:`locate` runs in an event loop (one at a time: the app's); reloads run in worker
+    threads under a lock. ``render`` turns an answer into what callers want back (e.g. JSON
+    bytes); it is called once per distinct answer and its result reused, so it must not depend
+    on the point: the :class:`PointLocation` it gets has NaN ``lon``/``lat``. :meth:`locate`
+    returns the WGS 84 point next to the rendered answer.
     """
 
     def __init__(
@@ -104,7 +110,12 @@ class LiveLocator(Generic[T]):
         self._lock = threading.Lock()
         self.reloads = 0
 
-    def locate(
+    @property
+    def probe(self) -> RevisionProbe:
+        """The revision probe (the app closes it at shutdown)."""
+        return self._probe
+
+    async def locate(
         self,
         lon: float,
         lat: float,
@@ -121,9 +132,14 @@ class LiveLocator(Generic[T]):
         ------
         InvalidInputError
             Coordinates out of range or unknown ``crs`` (as ``locate_point``).
+        psycopg.OperationalError
+            The probe cannot reach the database (callers may answer through a session).
         """
         wlon, wlat = to_wgs84_point(lon, lat, crs)
-        district = self._current(district_adcode, self._probe.read(district_adcode))
+        revisions = await self._probe.read(district_adcode)
+        district = self._districts.get(district_adcode)
+        if district is None or district.revisions != revisions:
+            district = await asyncio.to_thread(self._reload, district_adcode, revisions)
         index = district.index
         point = shapely.Point(wlon, wlat)
         covering = index.covering(wlon, wlat, point=point)
@@ -141,21 +157,20 @@ class LiveLocator(Generic[T]):
             answer = self._answer(district, key, now)
         return wlon, wlat, answer.value
 
-    def _current(self, district_adcode: str, revisions: Revisions) -> _District[T]:
-        """The district's cached state, rebuilt if its revisions are not ``revisions``."""
-        district = self._districts.get(district_adcode)
-        if district is not None and district.revisions == revisions:
-            return district
+    def _reload(self, district_adcode: str, seen: Revisions) -> _District[T]:
+        """The district's state as committed now: at least as new as ``seen`` (the probe's
+        read, which began after the request arrived)."""
         with self._lock:
-            # Probe again under the lock: the caller's revisions may already be older than a
-            # state another thread just built; a read started now is valid for the caller too
-            # (it began after the caller's request arrived) and avoids rebuilding twice.
-            revisions = self._probe.read(district_adcode)
             district = self._districts.get(district_adcode)
-            if district is not None and district.revisions == revisions:
-                return district
-            # Loaded after the probe, so at least as new as it: never older than the request.
+            if district is not None and district.revisions == seen:
+                return district  # another request rebuilt it while this one waited
             with session_scope(self._session_factory) as session:
+                # Read again in the session: the state loaded next is at least as new as these
+                # revisions, and they are at least as new as ``seen``. If another thread
+                # already holds them, its state serves (no second rebuild).
+                revisions = read_revisions(session, district_adcode)
+                if district is not None and district.revisions == revisions:
+                    return district
                 index = self._index_cache.refresh(
                     session, district_adcode, revision=revisions.boundary
                 )

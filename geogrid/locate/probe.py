@@ -6,7 +6,13 @@ connections (autocommit: libpq without BEGIN), runs one server-side *prepared* s
 reads two single-row counters (``boundary_revisions`` of migration 0002, ``staff_revisions`` of
 migration 0007, both bumped by triggers whoever writes) as ready-made tokens, and nothing else.
 It talks to ``psycopg.pq`` directly: the cursor layer (adaptation, result loading) cost four
-times the query itself, for two short strings. The GIL is released while libpq waits.
+times the query itself, for two short strings.
+
+Why awaited in the event loop: the read is a send and one wait for the socket to become
+readable. Run in the thread pool (as it was) a lookup paid two thread hops and a GIL hand-over
+per request — more than the query; here the loop serves other requests while PostgreSQL
+answers. Connecting (rare: once per pooled connection) is the only blocking step, and it runs
+in a worker thread.
 
 Why a query at all and not LISTEN/NOTIFY: a notification reaches the listening connection some
 time *after* the writer's COMMIT has returned, so a lookup sent right after an edit could miss
@@ -16,33 +22,34 @@ it. A statement that starts after the request arrived sees every commit that ret
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import pq
 from psycopg.conninfo import make_conninfo
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
-__all__ = ["RevisionProbe", "Revisions", "conninfo_from_url"]
+__all__ = ["RevisionProbe", "Revisions", "conninfo_from_url", "read_revisions"]
 
 log = logging.getLogger(__name__)
 
 _NAME = b"geogrid_locate_probe"
 # The tokens are built server-side exactly as geogrid.locate.index.revision_token builds them
-# (extract() returns an exact numeric since PostgreSQL 14).
-_SQL = b"""
+# (extract() returns an exact numeric since PostgreSQL 14). One text for the prepared statement
+# and for read_revisions(), so both read the same thing.
+_SELECT = """
 SELECT b.revision || '@' || (extract(epoch FROM b.changed_at) * 1000000)::bigint,
        s.revision || '@' || (extract(epoch FROM s.changed_at) * 1000000)::bigint
-FROM (SELECT $1::text AS d) AS k
+FROM (SELECT {district}::text AS d) AS k
 LEFT JOIN boundary_revisions b ON b.district_adcode = k.d
 LEFT JOIN staff_revisions s ON s.district_adcode = k.d
 """
-
-#: Connections per probe. A read holds one for tens of microseconds, so a few serve thousands
-#: of lookups a second; more concurrent readers wait for one rather than opening their own.
-MAX_CONNECTIONS = 8
+_SQL = _SELECT.format(district="$1").encode()
+_SESSION_SQL = text(_SELECT.format(district="CAST(:d AS text)"))
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,15 @@ class Revisions:
 
     boundary: str
     staff: str
+
+    @classmethod
+    def from_values(cls, boundary: bytes | str | None, staff: bytes | str | None) -> Revisions:
+        def token(value: bytes | str | None) -> str:
+            if not value:
+                return "0"
+            return value.decode() if isinstance(value, bytes) else value
+
+        return cls(token(boundary), token(staff))
 
 
 def conninfo_from_url(url: str) -> str:
@@ -63,21 +79,39 @@ def conninfo_from_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def read_revisions(session: Session, district_adcode: str) -> Revisions:
+    """The district's revisions read through ``session`` (the probe's query, unprepared):
+    what a reload labels the state it loads next in the same session with."""
+    boundary, staff = session.execute(_SESSION_SQL, {"d": district_adcode}).one()
+    return Revisions.from_values(boundary, staff)
+
+
 class RevisionProbe:
-    """Reads the revisions of a district on a reused connection. Thread-safe.
+    """Reads the revisions of a district on reused connections, awaited in the event loop.
+    Use it from one event loop at a time (the app's).
+
+    Concurrent reads of one district share a query, group-commit style: a read waits for the
+    next query that *starts* after it was asked (never one already running), so every caller
+    still sees every commit that returned before it asked, and under load one round trip
+    serves every request that arrived during the previous one. A lone read costs one round
+    trip, as before.
 
     A broken connection (server restarted, statement gone) is replaced and the read retried
     once — what ``pool_pre_ping`` gives the engine, without paying a ping on every request.
     """
 
-    def __init__(self, conninfo: str, *, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(self, conninfo: str) -> None:
         self._conninfo = make_conninfo(conninfo, application_name="geogrid-locate-probe").encode()
         self._idle: list[pq.abc.PGconn] = []
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max_connections)
+        # Per district: the future the next query fills, and whether a query is running.
+        self._next: dict[bytes, asyncio.Future[tuple[bytes | None, bytes | None]]] = {}
+        self._running: set[bytes] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.queries = 0
 
     def _connect(self) -> pq.abc.PGconn:
+        """A new connection with the statement prepared (blocking: run in a worker thread)."""
         conn = pq.PGconn.connect(self._conninfo)
         if conn.status != pq.ConnStatus.OK:
             message = conn.get_error_message()
@@ -88,47 +122,117 @@ class RevisionProbe:
             message = conn.get_error_message()
             conn.finish()
             raise psycopg.OperationalError(f"locate probe cannot prepare its query: {message}")
+        conn.nonblocking = 1
         return conn
 
-    def _take(self) -> pq.abc.PGconn:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return self._connect()
+    async def read(self, district_adcode: str) -> Revisions:
+        """The district's boundary and staff revisions as committed right now (by a query
+        that starts after this call)."""
+        district = district_adcode.encode()
+        waiter = self._next.get(district)
+        if waiter is None:
+            waiter = self._next[district] = asyncio.get_running_loop().create_future()
+            if district not in self._running:
+                self._running.add(district)
+                task = asyncio.create_task(self._serve(district))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        # Shielded: a caller that goes away must not cancel the answer of the others.
+        boundary, staff = await asyncio.shield(waiter)
+        return Revisions.from_values(boundary, staff)
 
-    def _give(self, conn: pq.abc.PGconn) -> None:
-        with self._lock:
-            if not self._closed:
-                self._idle.append(conn)
-                return
-        conn.finish()
+    async def _serve(self, district: bytes) -> None:
+        """Run queries for the district while callers wait for one."""
+        try:
+            while (waiter := self._next.pop(district, None)) is not None:
+                # Popped before the query starts: whoever asks from now on waits for the next.
+                try:
+                    waiter.set_result(await self._read(district))
+                except Exception as exc:  # every waiter gets it; the probe keeps serving
+                    waiter.set_exception(exc)
+        finally:
+            self._running.discard(district)
 
-    def read(self, district_adcode: str) -> Revisions:
-        """The district's boundary and staff revisions as committed right now."""
-        with self._slots:
-            boundary, staff = self._read(district_adcode.encode())
-        return Revisions(boundary.decode() if boundary else "0", staff.decode() if staff else "0")
-
-    def _read(self, district: bytes) -> tuple[bytes | None, bytes | None]:
-        conn = self._take()
-        result = conn.exec_prepared(_NAME, [district])
-        if result.status != pq.ExecStatus.TUPLES_OK:
-            log.info("locate probe failed (%s); reconnecting", conn.get_error_message())
-            conn.finish()
-            conn = self._connect()
-            result = conn.exec_prepared(_NAME, [district])
-            if result.status != pq.ExecStatus.TUPLES_OK:
-                message = conn.get_error_message()
+    async def _read(self, district: bytes) -> tuple[bytes | None, bytes | None]:
+        conn = self._idle.pop() if self._idle else await asyncio.to_thread(self._connect)
+        self.queries += 1
+        try:
+            try:
+                values = await _query(conn, district)
+            except psycopg.OperationalError as exc:
+                log.info("locate probe failed (%s); reconnecting", exc)
                 conn.finish()
-                raise psycopg.OperationalError(f"locate probe failed: {message}")
-        values = result.get_value(0, 0), result.get_value(0, 1)
-        self._give(conn)
+                conn = await asyncio.to_thread(self._connect)
+                values = await _query(conn, district)
+        except BaseException:
+            # Failed, or cancelled mid-query (the loop is closing): the connection may hold
+            # a half-read answer, so it is not reused.
+            conn.finish()
+            raise
+        if self._closed:
+            conn.finish()
+        else:
+            self._idle.append(conn)
         return values
 
+    @property
+    def idle_connections(self) -> int:
+        """Connections waiting for the next read (tests check the pool stays small)."""
+        return len(self._idle)
+
+    def backend_pids(self) -> list[int]:
+        """Server process ids of the idle connections (tests terminate one)."""
+        return [conn.backend_pid for conn in self._idle]
+
     def close(self) -> None:
-        """Close the idle connections; probes still running close theirs when they finish."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
+        """Close the idle connections; reads still running close theirs when they finish."""
+        self._closed = True
+        idle, self._idle = self._idle, []
         for conn in idle:
             conn.finish()
+
+
+async def _query(conn: pq.abc.PGconn, district: bytes) -> tuple[bytes | None, bytes | None]:
+    """Run the prepared probe on a non-blocking connection, waiting in the event loop."""
+    conn.send_query_prepared(_NAME, [district])
+    while conn.flush():
+        await _ready(conn.socket, write=True)
+    row: tuple[bytes | None, bytes | None] | None = None
+    error: str | None = None
+    while True:
+        conn.consume_input()
+        if conn.is_busy():
+            await _ready(conn.socket)
+            continue
+        result = conn.get_result()
+        if result is None:
+            break
+        if result.status == pq.ExecStatus.TUPLES_OK and result.ntuples == 1:
+            row = result.get_value(0, 0), result.get_value(0, 1)
+        else:
+            error = str(conn.get_error_message()) or str(result.status)
+    if row is None:
+        raise psycopg.OperationalError(f"locate probe failed: {error}")
+    return row
+
+
+async def _ready(fd: int, *, write: bool = False) -> None:
+    """Wait until ``fd`` can be read (or written) without blocking."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def wake() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    if write:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await done
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
