@@ -96,7 +96,13 @@ def _required(what: str, identifiers: Sequence[str], read_path: str) -> Precondi
 
 
 def _named_version(
-    if_match: IfMatch, key: str, *, what: str, read_path: str, current: Callable[[], int]
+    if_match: IfMatch,
+    key: str,
+    *,
+    what: str,
+    read_path: str,
+    current: Callable[[], int],
+    id_field: str,
 ) -> int:
     """The version a present ``If-Match`` names for ``key``; 412 when it names none."""
     if if_match.any:
@@ -109,6 +115,7 @@ def _named_version(
         f"GET {read_path} returned, {entity_tag(key, now)}.",
         identifier=key,
         current_version=now,
+        **{id_field: key},
     )
 
 
@@ -120,19 +127,23 @@ def expected_version(
     read_path: str,
     required: bool,
     current: Callable[[], int],
+    id_field: str = "id",
 ) -> int | None:
     """The version ``if_match`` names for ``identifier``, to hand to the library.
 
     Absent: 428 when ``required`` (grids), else ``None`` (issues: no precondition, though a
     concurrent change is still refused with 409). ``*``: the version now current (``current``
-    reads it). A header naming no version of this resource: 412, since no tag can match.
+    reads it). A header naming no version of this resource: 412, since no tag can match
+    (the 412 carries the identifier as ``id_field``, as the library's 412s do).
     """
     key = str(identifier)
     if if_match is None:
         if required:
             raise _required(what, [key], read_path)
         return None
-    return _named_version(if_match, key, what=what, read_path=read_path, current=current)
+    return _named_version(
+        if_match, key, what=what, read_path=read_path, current=current, id_field=id_field
+    )
 
 
 def expected_versions(
@@ -142,6 +153,7 @@ def expected_versions(
     what: str,
     read_path: Callable[[str], str],
     current: Callable[[str], int],
+    id_field: str = "id",
 ) -> dict[str, int]:
     """:func:`expected_version` for several resources changed together (a merge): required."""
     if not identifiers:
@@ -155,6 +167,7 @@ def expected_versions(
             what=what,
             read_path=read_path(key),
             current=lambda key=key: current(key),  # type: ignore[misc]
+            id_field=id_field,
         )
         for key in identifiers
     }

@@ -55,6 +55,8 @@ RULES: Final[dict[str, str]] = {
     "escalation_limit": "The issue is already handled at the top level (district).",
     "escalation_not_working": "Only issues still being worked (reported to in progress) can be "
     "escalated.",
+    "has_children": "A grid with current children cannot be retired, split or merged; deal "
+    "with the children first.",
     "retired": "A retired grid cannot be edited or merged; restore it first.",
     "parent_retired": "A grid cannot come back while its parent is retired; restore the parent "
     "first.",

@@ -100,6 +100,7 @@ def _expected(session: Session, code: str, if_match: str | None) -> int | None:
         read_path=f"/grids/{code}",
         required=True,
         current=lambda: _latest_version(session, code),
+        id_field="code",
     )
 
 
@@ -111,6 +112,7 @@ def _expected_all(session: Session, codes: Sequence[str], if_match: str | None) 
         what="grid",
         read_path=lambda code: f"/grids/{code}",
         current=lambda code: _latest_version(session, code),
+        id_field="code",
     )
 
 

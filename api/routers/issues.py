@@ -70,6 +70,7 @@ def _expected(session: Session, issue_id: int, if_match: str | None) -> int | No
         read_path=f"/issues/{issue_id}",
         required=False,
         current=lambda: int(issue_detail(session, issue_id, now=_now())["row_version"]),
+        id_field="issue_id",
     )
 
 

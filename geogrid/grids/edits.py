@@ -194,6 +194,7 @@ def _refuse_with_children(session: Session, locked: repo.LockedGrid, what: str) 
         raise ConflictError(
             f"Grid {locked.code} has {len(kids)} current child grid(s) ({shown}): {what} them "
             "first (retire, split or merge the children), then try again.",
+            rule="has_children",
             code=locked.code,
             children=kids,
         )

@@ -362,6 +362,7 @@ def _seen_version(row: Any, expected_version: int | None) -> int:
             "again and retry on the current version.",
             identifier=str(row.id),
             current_version=row.row_version,
+            issue_id=row.id,
         )
     return int(row.row_version)
 
