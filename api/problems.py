@@ -1,25 +1,54 @@
-"""Every error as ``application/problem+json`` (RFC 9457).
+"""Every error as ``application/problem+json`` (RFC 9457), each with a stable ``type``.
 
-Library errors carry their status and a message meant for the user; anything unexpected is
-logged with its traceback and answered with an opaque 500, never with internals.
+Library errors carry their status, a message meant for the user and the slug of the rule they
+enforce (:data:`geogrid.errors.RULES`); anything unexpected is logged with its traceback and
+answered with an opaque 500, never with internals.
+
+``type`` is the relative URI ``/problems/<rule>``: it names the rule, not the status, so the
+same mistake has the same ``type`` wherever it is made (a bad bbox is ``/problems/bbox`` on
+``/grids`` and on ``/ogc``, even though OGC API Features answers it with 400), and it resolves:
+``GET /problems/<rule>`` describes the rule (404 for a slug that names none). A relative
+reference resolves against the server that answered, so no host name is baked in. The body
+also carries the slug itself as ``rule``, for clients that do not want to parse a URI.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geogrid.errors import GeogridError
+from api.preconditions import entity_tag
+from geogrid.errors import RULES, GeogridError, NotFoundError, PreconditionFailedError
 
 PROBLEM_JSON = "application/problem+json"
+#: Where the problem types live: ``/problems/<rule>``.
+PROBLEMS_PATH: Final = "/problems"
 logger = logging.getLogger("geogrid.api")
 
-__all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response"]
+#: The rule of a protocol-level refusal (routing, methods) by status.
+_HTTP_RULES: Final = {404: "not_found", 405: "method_not_allowed"}
+
+__all__ = [
+    "PROBLEMS_PATH",
+    "PROBLEM_JSON",
+    "install_problem_handlers",
+    "problem_response",
+    "problem_type",
+]
+
+
+def problem_type(rule: str) -> str:
+    """The ``type`` URI of a rule.
+
+    >>> problem_type("overlaps_sibling")
+    '/problems/overlaps_sibling'
+    """
+    return f"{PROBLEMS_PATH}/{rule}"
 
 
 def problem_response(
@@ -27,15 +56,18 @@ def problem_response(
     title: str,
     detail: str,
     *,
+    rule: str,
     instance: str | None = None,
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    """A problem+json answer whose ``type`` names ``rule`` (also given as the ``rule`` member)."""
+    body: dict[str, Any] = {"type": problem_type(rule), "title": title, "status": status}
     body["detail"] = detail
     if instance:
         body["instance"] = instance
     body.update(extra)
+    body["rule"] = rule
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -44,19 +76,47 @@ def _describe_validation_error(err: dict[str, Any]) -> dict[str, Any]:
     return {"field": ".".join(loc), "message": err.get("msg", "invalid value")}
 
 
+def _geogrid_problem(request: Request, exc: GeogridError) -> JSONResponse:
+    detail = exc.detail
+    extra = {k: v for k, v in exc.extra.items() if k != "rule"}
+    if isinstance(exc, PreconditionFailedError) and exc.current_version is not None:
+        # the library speaks of versions; the entity tag to send is HTTP, so it is added here
+        tag = entity_tag(exc.identifier, exc.current_version)
+        extra["etag"] = tag
+        if tag not in detail:
+            detail = f"{detail} (If-Match: {tag})"
+    return problem_response(
+        exc.status, exc.title, detail, rule=exc.rule, instance=request.url.path, **extra
+    )
+
+
+def describe_problem(rule: str) -> dict[str, Any]:
+    """The page of a problem type: its rule and what it means; 404 for an unknown rule."""
+    if rule not in RULES:
+        raise NotFoundError(
+            f"There is no problem type {rule!r}; GET {PROBLEMS_PATH} lists them.", rule="not_found"
+        )
+    return {"type": problem_type(rule), "rule": rule, "description": RULES[rule]}
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error as problem+json, and serve the problem types at ``/problems``."""
+
     @app.exception_handler(GeogridError)
     async def _geogrid_error(request: Request, exc: GeogridError) -> JSONResponse:
-        return problem_response(
-            exc.status, exc.title, exc.detail, instance=request.url.path, **exc.extra
-        )
+        return _geogrid_problem(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [_describe_validation_error(e) for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
         return problem_response(
-            422, "Invalid request", detail, instance=request.url.path, errors=errors
+            422,
+            "Invalid request",
+            detail,
+            rule="invalid_request",
+            instance=request.url.path,
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -69,6 +129,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code,
             title,
             detail,
+            rule=_HTTP_RULES.get(exc.status_code, "http_error"),
             instance=request.url.path,
             headers=getattr(exc, "headers", None),
         )
@@ -80,5 +141,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             500,
             "Internal error",
             "The server failed to answer this request; the error has been logged.",
+            rule="internal_error",
             instance=request.url.path,
         )
+
+    @app.get(PROBLEMS_PATH, tags=["problems"], summary="Every problem type, by rule")
+    def list_problems() -> dict[str, Any]:
+        return {"problems": [describe_problem(rule) for rule in sorted(RULES)]}
+
+    @app.get(PROBLEMS_PATH + "/{rule}", tags=["problems"], summary="What a problem type means")
+    def get_problem(rule: str) -> dict[str, Any]:
+        return describe_problem(rule)

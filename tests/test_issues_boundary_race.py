@@ -202,7 +202,7 @@ def test_a_report_started_before_a_split_commits_lands_on_a_new_piece(race_db: R
             edit,
             leaf.code,
             _cut_line(leaf.geom),
-            if_match=f'"{leaf.code}-v1"',
+            expected_version=1,
             actor="office",
         )
         thread = _until_blocked_or_done(engine, report)
@@ -233,7 +233,7 @@ def test_a_split_started_before_a_report_commits_retags_it(race_db: RaceDb) -> N
                 session,
                 leaf.code,
                 _cut_line(leaf.geom),
-                if_match=f'"{leaf.code}-v1"',
+                expected_version=1,
                 actor="office",
             )
             session.commit()

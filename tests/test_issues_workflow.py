@@ -174,15 +174,25 @@ def test_stale_version_is_refused(issues_api: IssuesApi) -> None:
     issue = new_issue(issues_api, 16)
     iid, version = issue["id"], issue["row_version"]
     first = issues_api.client.post(
-        f"/issues/{iid}/transitions", json={"to": "accepted"}, headers={"If-Match": f'"{version}"'}
+        f"/issues/{iid}/transitions",
+        json={"to": "accepted"},
+        headers={"If-Match": f'"{iid}-v{version}"'},
     )
-    assert first.status_code == 200 and first.headers["ETag"] == f'"{version + 1}"'
+    assert first.status_code == 200 and first.headers["ETag"] == f'"{iid}-v{version + 1}"'
     stale = issues_api.client.post(
         f"/issues/{iid}/transitions",
         json={"to": "rejected", "note": "x"},
-        headers={"If-Match": f'"{version}"'},
+        headers={"If-Match": f'"{iid}-v{version}"'},
     )
     assert stale.status_code == 412
+    assert stale.json()["etag"] == f'"{iid}-v{version + 1}"'
+    # a tag of another issue (or the old bare row_version) names no version of this one
+    other = issues_api.client.post(
+        f"/issues/{iid}/transitions",
+        json={"to": "rejected", "note": "x"},
+        headers={"If-Match": f'"{version + 1}"'},
+    )
+    assert other.status_code == 412 and other.json()["etag"] == f'"{iid}-v{version + 1}"'
 
 
 def test_two_concurrent_transitions_do_not_both_apply(issues_api: IssuesApi) -> None:

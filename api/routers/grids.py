@@ -5,13 +5,21 @@ Thin: each route parses the request, calls :mod:`geogrid.grids` and shapes the r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ActorDep, SessionDep, SettingsDep
+from api.preconditions import (
+    IfMatchHeader,
+    entity_tag,
+    expected_version,
+    expected_versions,
+    parse_if_match,
+)
 from api.schemas_grids import (
     GridFeatureCreate,
     GridFeatureRead,
@@ -31,22 +39,11 @@ from geogrid.grids.geojson import (
 )
 from geogrid.grids.signboard import grid_signboard, signboard_html, signboard_json
 from geogrid.grids.validation import parse_fix
+from geogrid.spatial.bbox import parse_bbox
 
 router = APIRouter(tags=["grids"])
 
 GEOJSON = "application/geo+json"
-Actor = Annotated[
-    str,
-    Header(
-        alias="X-Actor",
-        description="Who makes the change (percent-encode non-ASCII names: HTTP headers are "
-        "Latin-1).",
-    ),
-]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", description='The ETag of the version you edited: "<code>-v<n>".'),
-]
 Code = Annotated[str, Path(description="The grid code (12, 15 or 18 digits).")]
 At = Annotated[
     str | None,
@@ -84,28 +81,49 @@ def _parsed(feature: GridFeatureCreate | GridFeatureUpdate) -> ParsedFeature:
     )
 
 
+def _etag(record: GridRecord) -> str:
+    """A grid's entity tag: ``"<code>-v<current version>"`` (:mod:`api.preconditions`)."""
+    return entity_tag(record.code, record.current_version)
+
+
+def _latest_version(session: Session, code: str) -> int:
+    """The version ``If-Match: *`` stands for: the grid's last one, retired or not."""
+    return repo.history(session, code)[-1].current_version
+
+
+def _expected(session: Session, code: str, if_match: str | None) -> int | None:
+    """The version an edit of ``code`` was made on, from ``If-Match`` (428 when absent)."""
+    return expected_version(
+        parse_if_match(if_match),
+        code,
+        what="grid",
+        read_path=f"/grids/{code}",
+        required=True,
+        current=lambda: _latest_version(session, code),
+        id_field="code",
+    )
+
+
+def _expected_all(session: Session, codes: Sequence[str], if_match: str | None) -> dict[str, int]:
+    """The version each grid of a merge was read at: ``If-Match`` names them all."""
+    return expected_versions(
+        parse_if_match(if_match),
+        sorted(set(codes)),
+        what="grid",
+        read_path=lambda code: f"/grids/{code}",
+        current=lambda code: _latest_version(session, code),
+        id_field="code",
+    )
+
+
 def _edited(result: edits.EditResult, *, created: bool = False) -> JSONResponse:
     """The grid after an edit with its new ETag, the precondition of the next edit (a new grid:
     201 and its Location)."""
     record = result.record
-    headers = {"ETag": record.etag}
+    headers = {"ETag": _etag(record)}
     if created:
         headers["Location"] = f"/grids/{record.code}"
     return _geojson(_feature(record, result.fixes), status=201 if created else 200, headers=headers)
-
-
-def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
-    if value is None:
-        return None
-    try:
-        parts = tuple(float(v) for v in value.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 4:
-        raise InvalidInputError(
-            f"bbox={value!r} must be four numbers: minlon,minlat,maxlon,maxlat.", rule="bbox"
-        )
-    return parts  # type: ignore[return-value]
 
 
 @router.get("/grids", summary="Grids as a FeatureCollection, filtered and paged")
@@ -125,7 +143,7 @@ def list_grids(
         level=level,
         kind=kind,
         parent=parent,
-        bbox=_bbox(bbox),
+        bbox=parse_bbox(bbox),
         at=repo.parse_at(at),
         limit=limit,
         offset=offset,
@@ -143,17 +161,17 @@ def list_grids(
 @router.post("/grids", status_code=201, summary="Create a grid (the server issues the code)")
 def create_grid(
     session: SessionDep,
+    actor: ActorDep,
     settings: SettingsDep,
     feature: GridFeatureCreate,
     crs: Crs = None,
     fix: Fix = None,
     reason: Reason = None,
-    actor: Actor = "anonymous",
 ) -> JSONResponse:
     result = edits.create_grid(
         session,
         _parsed(feature),
-        actor=unquote(actor),
+        actor=actor,
         reason=reason or feature.reason,
         crs=crs,
         fix=parse_fix(fix),
@@ -165,17 +183,17 @@ def create_grid(
 @router.post("/grids/merge", summary="Merge adjacent sibling grids into one new grid")
 def merge_grids(
     session: SessionDep,
+    actor: ActorDep,
     settings: SettingsDep,
     body: MergeRequest,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader = None,
     reason: Reason = None,
-    actor: Actor = "anonymous",
 ) -> JSONResponse:
     result = edits.merge_grids(
         session,
         body.codes,
-        if_match=if_match,
-        actor=unquote(actor),
+        expected_versions=_expected_all(session, body.codes, if_match),
+        actor=actor,
         reason=reason or body.reason,
         name=body.name,
         tolerance_m=settings.geometry_tolerance_m,
@@ -195,34 +213,31 @@ def get_grid(
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     record = repo.get_current(session, code, at=repo.parse_at(at))
-    if (
-        at is None
-        and if_none_match
-        and record.etag in [t.strip() for t in if_none_match.split(",")]
-    ):
-        return Response(status_code=304, headers={"ETag": record.etag})
-    headers = {"ETag": record.etag} if record.is_current else {}
+    tag = _etag(record)
+    if at is None and if_none_match and tag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers={"ETag": tag})
+    headers = {"ETag": tag} if record.is_current else {}
     return _geojson(_feature(record), headers=headers)
 
 
 @router.patch("/grids/{code}", summary="Edit geometry and/or attributes: a new version")
 def update_grid(
     session: SessionDep,
+    actor: ActorDep,
     settings: SettingsDep,
     code: Code,
     feature: GridFeatureUpdate,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader = None,
     crs: Crs = None,
     fix: Fix = None,
     reason: Reason = None,
-    actor: Actor = "anonymous",
 ) -> JSONResponse:
     result = edits.update_grid(
         session,
         code,
         _parsed(feature),
-        if_match=if_match,
-        actor=unquote(actor),
+        expected_version=_expected(session, code, if_match),
+        actor=actor,
         reason=reason or feature.reason,
         crs=crs,
         fix=parse_fix(fix),
@@ -241,12 +256,18 @@ def update_grid(
 )
 def retire_grid(
     session: SessionDep,
+    actor: ActorDep,
     code: Code,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader = None,
     reason: Reason = None,
-    actor: Actor = "anonymous",
 ) -> JSONResponse:
-    result = edits.retire(session, code, if_match=if_match, actor=unquote(actor), reason=reason)
+    result = edits.retire(
+        session,
+        code,
+        expected_version=_expected(session, code, if_match),
+        actor=actor,
+        reason=reason,
+    )
     return _geojson(_feature(result.record) | result.members())
 
 
@@ -303,20 +324,20 @@ def grid_history(session: SessionDep, code: Code) -> JSONResponse:
 )
 def restore_grid(
     session: SessionDep,
+    actor: ActorDep,
     settings: SettingsDep,
     code: Code,
     body: RestoreRequest,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader = None,
     fix: Fix = None,
     reason: Reason = None,
-    actor: Actor = "anonymous",
 ) -> JSONResponse:
     result = edits.restore_grid(
         session,
         code,
         body.version,
-        if_match=if_match,
-        actor=unquote(actor),
+        expected_version=_expected(session, code, if_match),
+        actor=actor,
         reason=reason or body.reason,
         fix=parse_fix(fix),
         tolerance_m=settings.geometry_tolerance_m,
@@ -327,6 +348,7 @@ def restore_grid(
 @router.post("/grids/{code}/split", status_code=201, summary="Cut a grid along a LineString")
 def split_grid(
     session: SessionDep,
+    actor: ActorDep,
     settings: SettingsDep,
     code: Code,
     body: Annotated[
@@ -337,10 +359,9 @@ def split_grid(
             examples=[{"type": "LineString", "coordinates": [[109.77, 34.50], [109.78, 34.52]]}],
         ),
     ],
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader = None,
     crs: Crs = None,
     reason: Reason = None,
-    actor: Actor = "anonymous",
 ) -> JSONResponse:
     line = body.get("line", body)
     names = body.get("names")
@@ -352,8 +373,8 @@ def split_grid(
         session,
         code,
         line,
-        if_match=if_match,
-        actor=unquote(actor),
+        expected_version=_expected(session, code, if_match),
+        actor=actor,
         reason=reason or body.get("reason"),
         crs=crs
         or crs_name(body.get("crs") or (line.get("crs") if isinstance(line, dict) else None)),

@@ -9,10 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Header, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ActorDep, SessionDep, SettingsDep
 from geogrid.errors import InvalidInputError
 from geogrid.grids.io import FieldMapping, export_to_bytes, import_grids
 from geogrid.grids.io_formats import GridFormat, read_features
@@ -74,6 +74,7 @@ def export_grids(
 # does not hold up the event loop.
 def import_grids_file(
     session: SessionDep,
+    actor: ActorDep,
     settings: SettingsDep,
     file: Annotated[
         UploadFile, File(description="GeoJSON, GeoPackage, Shapefile as .zip, KML, CSV.")
@@ -89,7 +90,6 @@ def import_grids_file(
     encoding: Annotated[
         str | None, Form(description="Attribute encoding (default: detected).")
     ] = None,
-    actor: Annotated[str, Header(alias="X-Actor", description="Who imports.")] = "anonymous",
 ) -> JSONResponse:
     filename = Path(file.filename or "upload").name
     fmt = GridFormat.parse(format, Path(filename))

@@ -10,8 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ActorDep, SessionDep, SettingsDep, actor_or
+from api.preconditions import IfMatchHeader, entity_tag, expected_version, parse_if_match
 from api.schemas_issues import (
     AgendaDecisions,
     CalendarDaysCreate,
@@ -23,7 +25,7 @@ from api.schemas_issues import (
     IssueCreate,
     TransitionCreate,
 )
-from geogrid.errors import InvalidInputError, NotFoundError
+from geogrid.errors import NotFoundError
 from geogrid.issues import agenda as agenda_mod
 from geogrid.issues import catalog
 from geogrid.issues.calendar import (
@@ -44,7 +46,9 @@ from geogrid.issues.repository import (
 
 router = APIRouter(tags=["issues"])
 
-ActorDep = Annotated[str, Header(alias="X-Actor", max_length=200)]
+#: A report names its reporter, a deliberation the council, when X-Actor is absent.
+ReporterDep = Annotated[str, Depends(actor_or("reporter"))]
+CouncilDep = Annotated[str, Depends(actor_or("议事会"))]
 
 
 def _now() -> datetime:
@@ -56,20 +60,26 @@ def get_photo_store() -> PhotoStore:
     return PhotoStore(settings.photos_dir, settings.max_photo_bytes)
 
 
-def _if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    cleaned = value.strip().removeprefix("W/").strip('"')
-    if not cleaned.isdigit():
-        raise InvalidInputError(f"If-Match must be the issue's row_version, got {value!r}.")
-    return int(cleaned)
+def _expected(session: Session, issue_id: int, if_match: str | None) -> int | None:
+    """The version a change of the issue was made on, from ``If-Match`` (optional for issues:
+    without it a concurrent change is refused with 409 instead of 412)."""
+    return expected_version(
+        parse_if_match(if_match),
+        issue_id,
+        what="issue",
+        read_path=f"/issues/{issue_id}",
+        required=False,
+        current=lambda: int(issue_detail(session, issue_id, now=_now())["row_version"]),
+        id_field="issue_id",
+    )
 
 
 def _with_etag(body: dict[str, Any], status: int = 200, **headers: str) -> JSONResponse:
+    """An issue with its entity tag, ``"<id>-v<row_version>"`` (:mod:`api.preconditions`)."""
     return JSONResponse(
         jsonable_encoder(body),
         status_code=status,
-        headers={"ETag": f'"{body["row_version"]}"', **headers},
+        headers={"ETag": entity_tag(body["id"], body["row_version"]), **headers},
     )
 
 
@@ -128,7 +138,7 @@ def report_issue(
     body: IssueCreate,
     session: SessionDep,
     settings: SettingsDep,
-    actor: ActorDep = "reporter",
+    actor: ReporterDep,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> JSONResponse:
     """Report an issue; it is tagged to its grids and assigned to the on-duty post.
@@ -220,8 +230,8 @@ def post_transition(
     issue_id: int,
     body: TransitionCreate,
     session: SessionDep,
-    actor: ActorDep = "anonymous",
-    if_match: Annotated[str | None, Header()] = None,
+    actor: ActorDep,
+    if_match: IfMatchHeader = None,
 ) -> JSONResponse:
     """Move the issue through the workflow; 409 lists the allowed states."""
     now = _now()
@@ -231,7 +241,7 @@ def post_transition(
         TransitionRequest(**body.model_dump()),
         actor=actor,
         now=now,
-        if_match=_if_match(if_match),
+        expected_version=_expected(session, issue_id, if_match),
     )
     return _with_etag(issue_detail(session, issue_id, now=now))
 
@@ -240,9 +250,9 @@ def post_transition(
 def post_escalate(
     issue_id: int,
     session: SessionDep,
+    actor: ActorDep,
     body: EscalateRequest | None = None,
-    actor: ActorDep = "anonymous",
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatchHeader = None,
 ) -> JSONResponse:
     """Move the issue one handling level up (grid → community → street → district)."""
     now = _now()
@@ -252,7 +262,7 @@ def post_escalate(
         actor=actor,
         now=now,
         note=body.note if body else None,
-        if_match=_if_match(if_match),
+        expected_version=_expected(session, issue_id, if_match),
     )
     return _with_etag(issue_detail(session, issue_id, now=now))
 
@@ -262,8 +272,8 @@ def upload_photo(
     issue_id: int,
     session: SessionDep,
     store: Annotated[PhotoStore, Depends(get_photo_store)],
+    actor: ActorDep,
     file: UploadFile = File(..., description="JPEG, PNG or WebP, at most 5 MB"),
-    actor: ActorDep = "anonymous",
 ) -> dict[str, Any]:
     content = file.file.read(store.max_bytes + 1)
     return store.save(session, issue_id, content, actor=actor)
@@ -363,7 +373,7 @@ def grid_agenda(
 
 @router.post("/grids/{code}/agenda/decisions")
 def agenda_decisions(
-    code: str, body: AgendaDecisions, session: SessionDep, actor: ActorDep = "议事会"
+    code: str, body: AgendaDecisions, session: SessionDep, actor: CouncilDep
 ) -> list[dict[str, Any]]:
     """Decisions of the meeting: each issue goes to ``decided`` with the decision text."""
     return agenda_mod.record_decisions(

@@ -1,14 +1,15 @@
 """Boundary edits: create, edit, retire, restore, split, merge; and the gaps of a grid.
 
 Each edit is one function taking the session (the caller owns the transaction), the codes, the
-edit, and keyword-only ``actor``, ``reason`` and the ``if_match`` precondition. Every change is a
-new row of ``grid_versions``; nothing is deleted: a retired grid keeps its code (never reused)
-and its history, so ``at=`` reads and restores keep working.
+edit, and keyword-only ``actor``, ``reason`` and ``expected_version``. Every change is a new row
+of ``grid_versions``; nothing is deleted: a retired grid keeps its code (never reused) and its
+history, so ``at=`` reads and restores keep working.
 
-Preconditions (optimistic concurrency): an edit names the version it started from with an
-entity tag, ``"<code>-v<version>"`` (:func:`geogrid.grids.geojson.etag`). Missing → 428; stale →
-412 with the current version. The check is made after the grid row is locked (see
-:mod:`geogrid.grids.repository`), so of two edits from the same version exactly one wins.
+Preconditions (optimistic concurrency): an edit names the version it started from
+(``expected_version``; the web layer reads it from ``If-Match``, see ``api.preconditions``).
+Missing → 428; stale → 412 with the current version. The check is made after the grid row is
+locked (see :mod:`geogrid.grids.repository`), so of two edits from the same version exactly one
+wins.
 
 Split, merge, retire and restore change which grid covers a point; what hangs on the grids
 (open issues, staff assignments) then follows by location, in :mod:`geogrid.grids.followups`.
@@ -19,7 +20,6 @@ retired grid can be brought back (:func:`restore_grid`) when its boundary still 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -45,7 +45,7 @@ from geogrid.grids.followups import (
     follow,
     settle_by_location,
 )
-from geogrid.grids.geojson import ATTRIBUTE_PROPERTIES, GridRecord, ParsedFeature, etag
+from geogrid.grids.geojson import ATTRIBUTE_PROPERTIES, GridRecord, ParsedFeature
 from geogrid.grids.validation import (
     MAX_VERTICES,
     Fix,
@@ -69,11 +69,11 @@ __all__ = [
     "EditResult",
     "RestructureResult",
     "RetireResult",
-    "check_if_match",
+    "check_version",
     "create_grid",
     "gaps",
     "merge_grids",
-    "require_if_match",
+    "require_version",
     "restore_grid",
     "retire",
     "split_grid",
@@ -81,7 +81,6 @@ __all__ = [
 ]
 
 _IDENTITY = ("code", "level", "kind", "parent")
-_TAG_RE: Final = re.compile(r'\s*(W/)?"([^"]*)"\s*')
 _CN_NUMERALS: Final = "一二三四五六七八九十"
 
 
@@ -144,67 +143,52 @@ class RetireResult:
 # -- preconditions ---------------------------------------------------------------------------
 
 
-def _tags(if_match: str) -> list[str]:
-    """Entity tags of an If-Match header; weak tags are dropped (If-Match compares strongly)."""
-    if if_match.strip() == "*":
-        return ["*"]
-    out = []
-    for part in if_match.split(","):
-        m = _TAG_RE.fullmatch(part)
-        if m and not m.group(1):
-            out.append(m.group(2))
-    return out
-
-
-def require_if_match(if_match: str | None, codes: Sequence[str]) -> None:
-    """428 unless an If-Match header was sent (checked before any lock is taken)."""
-    if not if_match or not if_match.strip():
-        example = ", ".join(f'"{c}-v<version>"' for c in codes)
+def require_version(expected_version: int | None, codes: Sequence[str]) -> None:
+    """428 unless the caller named the version it edited (checked before any lock is taken)."""
+    if expected_version is None:
         raise PreconditionRequiredError(
-            f"This edit needs an If-Match header naming the version you edited, e.g. "
-            f"If-Match: {example}; GET /grids/{codes[0]} returns it as the ETag.",
+            f"An edit of grid {', '.join(codes)} must name the version it was made on, so that "
+            "it cannot overwrite a change made meanwhile.",
             codes=list(codes),
         )
 
 
-def check_if_match(if_match: str | None, locked: repo.LockedGrid) -> None:
-    """412 unless If-Match names the current version of ``locked`` (or is ``*``)."""
-    require_if_match(if_match, [locked.code])
-    assert if_match is not None
-    tags = _tags(if_match)
-    current = f"{locked.code}-v{locked.current_version}"
-    if "*" in tags or current in tags:
+def check_version(expected_version: int | None, locked: repo.LockedGrid) -> None:
+    """412 unless ``expected_version`` is the current version of ``locked`` (read under the
+    row lock, so of two edits from the same version exactly one passes)."""
+    require_version(expected_version, [locked.code])
+    if expected_version == locked.current_version:
         return
-    sent = [t for t in tags if t.startswith(f"{locked.code}-v")]
     raise PreconditionFailedError(
         f"Grid {locked.code} is at version {locked.current_version}, but this edit was made on "
-        f"{sent[0].removeprefix(locked.code + '-') if sent else 'another version'} "
-        f"(If-Match: {if_match.strip()}). Fetch it again, re-apply your change and send "
-        f"If-Match: {etag(locked.code, locked.current_version)}.",
-        code=locked.code,
+        f"version {expected_version}. Read it again, re-apply your change to version "
+        f"{locked.current_version} and send that.",
+        identifier=locked.code,
         current_version=locked.current_version,
-        etag=etag(locked.code, locked.current_version),
+        code=locked.code,
     )
 
 
 def _lock_for_edit(
     session: Session,
     code: str,
-    if_match: str | None,
+    expected_version: int | None,
     reach: Sequence[str] | None,
     *,
     retired_ok: bool = False,
 ) -> repo.LockedGrid:
-    """428 without If-Match, lock, 409 if retired (unless ``retired_ok``), 412 if stale."""
-    require_if_match(if_match, [code])
+    """428 without an expected version, lock, 409 if retired (unless ``retired_ok``), 412 if
+    stale."""
+    require_version(expected_version, [code])
     locked = repo.lock_grid(session, code, reach=reach)
     if locked.retired_at is not None and not retired_ok:
         raise ConflictError(
             f"Grid {code} was retired at {locked.retired_at.isoformat()}: it cannot be edited. "
-            f"Its history is at /grids/{code}/history.",
+            "Its history keeps every version.",
+            rule="retired",
             code=code,
         )
-    check_if_match(if_match, locked)
+    check_version(expected_version, locked)
     return locked
 
 
@@ -215,6 +199,7 @@ def _refuse_with_children(session: Session, locked: repo.LockedGrid, what: str) 
         raise ConflictError(
             f"Grid {locked.code} has {len(kids)} current child grid(s) ({shown}): {what} them "
             "first (retire, split or merge the children), then try again.",
+            rule="has_children",
             code=locked.code,
             children=kids,
         )
@@ -412,7 +397,7 @@ def update_grid(
     code: str,
     feature: ParsedFeature,
     *,
-    if_match: str | None,
+    expected_version: int | None,
     actor: str,
     reason: str | None = None,
     crs: str | None = None,
@@ -423,7 +408,7 @@ def update_grid(
 ) -> EditResult:
     """Change a grid's geometry and/or attributes: a new version (PATCH semantics: absent
     properties and a null/absent geometry stay as they are)."""
-    locked = _lock_for_edit(session, code, if_match, reach)
+    locked = _lock_for_edit(session, code, expected_version, reach)
     current = repo.get_current(session, code)
     props = dict(feature.properties)
     for key in _IDENTITY:
@@ -520,7 +505,7 @@ def retire(
     session: Session,
     code: str,
     *,
-    if_match: str | None,
+    expected_version: int | None,
     actor: str,
     reason: str | None = None,
     reach: Sequence[str] | None = None,
@@ -533,7 +518,7 @@ def retire(
     each gets a ``retag`` event and keeps its assignee until someone reassigns it. Staff
     assignments on the grid end now and are listed as decisions to make.
     """
-    locked = _lock_for_edit(session, code, if_match, reach)
+    locked = _lock_for_edit(session, code, expected_version, reach)
     _refuse_with_children(session, locked, "retire")
     current = repo.get_current(session, code)
     at = repo.now(session)
@@ -549,7 +534,7 @@ def restore_grid(
     code: str,
     version: int | None,
     *,
-    if_match: str | None,
+    expected_version: int | None,
     actor: str,
     reason: str | None = None,
     fix: Fix = None,
@@ -566,13 +551,13 @@ def restore_grid(
     The retirement is closed with who restored it; open issues of the parent at points the grid
     covers come back to it (a ``retag`` event each); staff are not re-assigned.
     """
-    locked = _lock_for_edit(session, code, if_match, reach, retired_ok=True)
+    locked = _lock_for_edit(session, code, expected_version, reach, retired_ok=True)
     retired = locked.retired_at is not None
     if version is None:
         if not retired:
             raise InvalidInputError(
                 f"Give the version of {code} to restore (a body like {{'version': 2}}); its "
-                f"versions are at /grids/{code}/history.",
+                "history lists its versions.",
                 rule="version",
             )
         version = locked.current_version
@@ -591,8 +576,9 @@ def restore_grid(
         if parent_retired is not None:
             raise ConflictError(
                 f"Grid {code} cannot come back: its parent {locked.parent_code} is retired. "
-                f"Restore {locked.parent_code} first (POST /grids/{locked.parent_code}/restore), "
-                "or draw a new grid under the parent that replaced it.",
+                f"Restore {locked.parent_code} first, or draw a new grid under the parent that "
+                "replaced it.",
+                rule="parent_retired",
                 code=code,
                 parent=locked.parent_code,
             )
@@ -602,7 +588,7 @@ def restore_grid(
             check_polygonal(old.geom), context, tolerance_m=tolerance_m, fix=fix
         )
     except InvalidInputError as exc:
-        if retired and exc.extra.get("rule") in ("overlaps_sibling", "overlaps_same_type"):
+        if retired and exc.rule in ("overlaps_sibling", "overlaps_same_type"):
             exc.detail += (
                 f" Grid {code} was retired and its ground has since gone to these grids: to bring "
                 "it back, merge or shrink them first, or restore with fix=clip."
@@ -646,7 +632,7 @@ def split_grid(
     code: str,
     line: Mapping[str, Any] | None,
     *,
-    if_match: str | None,
+    expected_version: int | None,
     actor: str,
     reason: str | None = None,
     crs: str | None = None,
@@ -662,14 +648,14 @@ def split_grid(
     attributes (``households_estimated``/``population_estimated``: true, ``estimated_from``);
     a PATCH with a counted number clears the flag.
     """
-    require_if_match(if_match, [code])
+    require_version(expected_version, [code])
     system = CoordinateSystem.parse(crs or CoordinateSystem.WGS84)
     cut = parse_line(line, crs=system)
-    locked = _lock_for_edit(session, code, if_match, reach)
+    locked = _lock_for_edit(session, code, expected_version, reach)
     if locked.level == 1:
         raise InvalidInputError(
             f"{code} is a level-1 grid, whose code is its community/village code: create the new "
-            "communities with POST /grids (code given) and retire this one instead of splitting.",
+            "communities as new grids (code given) and retire this one instead of splitting.",
             rule="level",
         )
     _refuse_with_children(session, locked, "split")
@@ -779,7 +765,7 @@ def merge_grids(
     session: Session,
     codes: Sequence[str],
     *,
-    if_match: str | None,
+    expected_versions: Mapping[str, int] | None,
     actor: str,
     reason: str | None = None,
     name: str | None = None,
@@ -788,19 +774,23 @@ def merge_grids(
 ) -> RestructureResult:
     """Merge adjacent sibling grids into one new grid (new code); retire them.
 
-    ``if_match`` must name the current version of every grid (``"a-v1", "b-v3"``).
+    ``expected_versions`` must give the current version of every grid, by code (``None``, or
+    a grid left out, is 428: a merge changes them all).
     """
     unique = sorted(set(codes))
     if len(unique) < 2:
         raise InvalidInputError("A merge needs two or more different grid codes.", rule="codes")
-    require_if_match(if_match, unique)
+    versions = expected_versions or {}
+    missing = [c for c in unique if c not in versions]
+    if missing:
+        require_version(None, missing)
     first = repo.get_current(session, unique[0], reach=reach)
     repo.lock_family(session, district_adcode=first.district_adcode, parent_code=first.parent)
     lockeds = [repo.lock_grid(session, c, reach=reach, family=False) for c in unique]
     for locked in lockeds:
         if locked.retired_at is not None:
-            raise ConflictError(f"Grid {locked.code} is retired.", code=locked.code)
-        check_if_match(if_match, locked)
+            raise ConflictError(f"Grid {locked.code} is retired.", rule="retired", code=locked.code)
+        check_version(versions[locked.code], locked)
     records = [repo.get_current(session, c) for c in unique]
     for r in records:
         if (r.parent, r.level, r.kind) != (first.parent, first.level, first.kind):
@@ -813,7 +803,7 @@ def merge_grids(
     if first.level == 1:
         raise InvalidInputError(
             "Level-1 grids are communities/villages with statistical codes: merge them by "
-            "creating the new community (POST /grids) and retiring the old ones.",
+            "creating the new community as a new grid and retiring the old ones.",
             rule="level",
         )
     for locked in lockeds:

@@ -224,6 +224,7 @@ class ImportRefusedError(InvalidInputError):
     """A commit was asked for and at least one feature is refused: nothing was written."""
 
     title = "Import refused"
+    default_rule = "import_refused"
 
 
 # --- normalising a feature ---------------------------------------------------------------------

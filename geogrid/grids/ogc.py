@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from geogrid.errors import GeogridError, InvalidInputError, NotFoundError
 from geogrid.grids import repository
 from geogrid.grids.geojson import grid_feature
+from geogrid.spatial import bbox as spatial_bbox
 from geogrid.storage.models import Grid, GridVersion
 
 __all__ = [
@@ -60,10 +61,15 @@ CONFORMANCE: Final = (
 
 
 class OgcBadRequestError(InvalidInputError):
-    """OGC API – Features answers a bad query parameter with 400, not 422."""
+    """OGC API – Features answers a bad query parameter with 400, not 422.
+
+    It is an :class:`InvalidInputError` (the same mistake as in the core API, with the same
+    ``rule``); only the status differs, because the OGC standard fixes it.
+    """
 
     status = 400
     title = "Bad request"
+    default_rule = "invalid_parameter"
 
 
 @dataclass(frozen=True)
@@ -203,20 +209,12 @@ def collections_document(session: Session, base: str) -> dict[str, Any]:
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
-    """``minlon,minlat,maxlon,maxlat`` (or the 6-number 3-D form, heights ignored), CRS84."""
-    if value is None:
-        return None
+    """The one bbox parser (:func:`geogrid.spatial.bbox.parse_bbox`), its refusal answered
+    with OGC's 400 (``/req/core/query-param-invalid``) under the same rule, ``bbox``."""
     try:
-        numbers = [float(v) for v in value.split(",")]
-    except ValueError:
-        numbers = []
-    if len(numbers) == 6:
-        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
-    if len(numbers) != 4 or numbers[1] > numbers[3]:
-        raise OgcBadRequestError(
-            f"bbox={value!r} must be minlon,minlat,maxlon,maxlat (CRS84).", parameter="bbox"
-        )
-    return numbers[0], numbers[1], numbers[2], numbers[3]
+        return spatial_bbox.parse_bbox(value)
+    except InvalidInputError as exc:
+        raise OgcBadRequestError(exc.detail, rule=exc.rule, parameter="bbox") from None
 
 
 def parse_datetime(value: str | None) -> datetime | None:
@@ -228,13 +226,14 @@ def parse_datetime(value: str | None) -> datetime | None:
         raise OgcBadRequestError(
             f"datetime={value!r}: only an instant is supported (e.g. 2026-03-01T00:00:00Z), "
             "which returns the versions valid then.",
+            rule="datetime",
             parameter="datetime",
         )
     text = value.replace("Z", "+00:00").replace("z", "+00:00")
     try:
         return repository.parse_at(text)
     except GeogridError as exc:
-        raise OgcBadRequestError(exc.detail, parameter="datetime") from None
+        raise OgcBadRequestError(exc.detail, rule="datetime", parameter="datetime") from None
 
 
 def _url(path: str, params: Mapping[str, Any]) -> str:

@@ -374,11 +374,14 @@ def _current(session: Session, issue_id: int) -> Any:
     return row
 
 
-def _seen_version(row: Any, if_match: int | None) -> int:
-    if if_match is not None and if_match != row.row_version:
+def _seen_version(row: Any, expected_version: int | None) -> int:
+    if expected_version is not None and expected_version != row.row_version:
         raise PreconditionFailedError(
-            f"Issue {row.id} is at version {row.row_version}, not {if_match}: reload it.",
+            f"Issue {row.id} is at version {row.row_version}, not {expected_version}: read it "
+            "again and retry on the current version.",
+            identifier=str(row.id),
             current_version=row.row_version,
+            issue_id=row.id,
         )
     return int(row.row_version)
 
@@ -390,13 +393,13 @@ def _apply(
     now: datetime,
     values: dict[str, Any],
     *,
-    if_match: bool = False,
+    conditional: bool = False,
 ) -> int:
     """The conditional update: it applies only if nobody changed the issue since ``seen``.
 
     When another writer commits first (even while this one waits on the row lock), PostgreSQL
     re-checks ``row_version = seen`` on the new row and updates nothing: 412 if the client sent
-    ``If-Match`` (its precondition failed), 409 otherwise.
+    an expected version (``conditional``: its precondition failed), 409 otherwise.
     """
     new_version = session.execute(
         update(Issue)
@@ -408,8 +411,10 @@ def _apply(
     if new_version is None:
         current = session.scalar(select(Issue.row_version).where(Issue.id == issue_id))
         message = f"Issue {issue_id} was changed by someone else meanwhile; reload it and retry."
-        if if_match:
-            raise PreconditionFailedError(message, issue_id=issue_id, current_version=current)
+        if conditional:
+            raise PreconditionFailedError(
+                message, identifier=str(issue_id), current_version=current, issue_id=issue_id
+            )
         raise ConflictError(message, issue_id=issue_id, current_version=current)
     return int(new_version)
 
@@ -434,7 +439,7 @@ def transition(
     *,
     actor: str,
     now: datetime,
-    if_match: int | None = None,
+    expected_version: int | None = None,
 ) -> int:
     """Move an issue to ``request.to``; returns the new row version.
 
@@ -442,7 +447,7 @@ def transition(
     allow or when another writer changed the issue first.
     """
     row = _current(session, issue_id)
-    seen = _seen_version(row, if_match)
+    seen = _seen_version(row, expected_version)
     target = request.to
     check_transition(row.status, target)
     for name in required_fields(target):
@@ -525,7 +530,7 @@ def transition(
     elif target == "closed":
         values["closed_at"] = now
 
-    version = _apply(session, issue_id, seen, now, values, if_match=if_match is not None)
+    version = _apply(session, issue_id, seen, now, values, conditional=expected_version is not None)
     note = request.note or request.decision or request.resolution
     _event(session, issue_id, now, actor, "transition", row.status, target, note, data)
     for kind, src, dst, extra_note, extra_data in extra_events:
@@ -560,14 +565,15 @@ def escalate(
     actor: str,
     now: datetime,
     note: str | None = None,
-    if_match: int | None = None,
+    expected_version: int | None = None,
 ) -> int:
     """Move an issue one handling level up (grid → community → street → district)."""
     row = _current(session, issue_id)
-    seen = _seen_version(row, if_match)
+    seen = _seen_version(row, expected_version)
     if row.status not in WORKING_STATES:
         raise ConflictError(
             f"Only issues still being worked can be escalated; this one is {row.status!r}.",
+            rule="escalation_not_working",
             current=row.status,
             allowed_states=list(WORKING_STATES),
         )
@@ -579,7 +585,7 @@ def escalate(
         seen,
         now,
         {"handling_level": to_level, "deadline_at": deadline},
-        if_match=if_match is not None,
+        conditional=expected_version is not None,
     )
     _event(
         session,

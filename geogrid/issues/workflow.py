@@ -6,7 +6,9 @@
 (小事不出网格: ``accepted → in_progress``); a failed check sends ``resolved`` back to work, and an
 ``unsatisfied`` rating reopens the issue (``evaluated → in_progress``, done by the repository).
 
-The table is data, not code, so the 409 answer can list what *is* allowed.
+The table is data, not code, so the 409 answer can list what *is* allowed. Each refusal names
+its rule (``illegal_transition``, ``unknown_state``, ``escalation_limit``; see
+:data:`geogrid.errors.RULES`).
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ def next_level(level: str) -> str:
     if index + 1 >= len(ESCALATION_ORDER):
         raise ConflictError(
             "The issue is already handled at district level; it cannot be escalated further.",
+            rule="escalation_limit",
             handling_level=level,
         )
     return ESCALATION_ORDER[index + 1]
@@ -90,13 +93,17 @@ def check_transition(current: str, target: str) -> None:
     """Refuse a transition the table does not allow, naming the allowed ones (409)."""
     if target not in TRANSITIONS:
         raise InvalidInputError(
-            f"Unknown state {target!r}.", value=target, allowed=sorted(TRANSITIONS)
+            f"Unknown state {target!r}.",
+            rule="unknown_state",
+            value=target,
+            allowed=sorted(TRANSITIONS),
         )
     allowed = TRANSITIONS[current]
     if target not in allowed:
         listed = ", ".join(allowed) if allowed else "none: the issue is finished"
         raise ConflictError(
             f"An issue in state {current!r} cannot go to {target!r}. Allowed: {listed}.",
+            rule="illegal_transition",
             current=current,
             requested=target,
             allowed=list(allowed),
