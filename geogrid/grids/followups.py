@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 
 from geogrid.grids import repository as repo
 from geogrid.grids.geojson import GridRecord
+from geogrid.rules.covering import deepest_first_sql
+from geogrid.rules.in_force import in_force_sql
 from geogrid.storage.models import Grid, GridAssignment
 
 __all__ = [
@@ -156,7 +158,7 @@ def _write(session: Session, retags: Sequence[_Retag], *, actor: str, at: Any) -
 
 
 _OPEN_ISSUES_ON_OLD = text(
-    """
+    f"""
     WITH candidate AS (
         SELECT issue_id AS id FROM issue_grids WHERE grid_id = ANY(:old)
         UNION
@@ -173,7 +175,7 @@ _OPEN_ISSUES_ON_OLD = text(
     LEFT JOIN grids og ON og.id = i.grid_id AND og.id = ANY(:old)
     CROSS JOIN LATERAL (
         SELECT g.id, g.code, g.current_version FROM grids g
-        JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
+        JOIN grid_versions v ON v.grid_id = g.id AND {in_force_sql(None, version="v")}
         WHERE g.id = ANY(:new)
         ORDER BY ST_Distance(v.geom, i.geom), g.code LIMIT 1
     ) t
@@ -211,7 +213,7 @@ def _plan_restructure(session: Session, change: BoundaryChange) -> list[_Retag]:
 
 
 _OPEN_ISSUES_OF_RETIRED = text(
-    """
+    f"""
     WITH candidate AS (
         SELECT issue_id AS id FROM issue_grids WHERE grid_id = :old
         UNION
@@ -223,10 +225,10 @@ _OPEN_ISSUES_OF_RETIRED = text(
     JOIN issues i ON i.id = c.id
     LEFT JOIN LATERAL (
         SELECT g.id, g.code, g.current_version FROM grids g
-        JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
-        WHERE g.retired_at IS NULL AND g.kind = 'general'
+        JOIN grid_versions v ON v.grid_id = g.id
+        WHERE {in_force_sql(None, version="v")} AND g.kind = 'general'
           AND g.district_adcode = i.district_adcode AND ST_Covers(v.geom, i.geom)
-        ORDER BY g.level DESC, g.code LIMIT 1
+        ORDER BY {deepest_first_sql("g")} LIMIT 1
     ) t ON true
     WHERE i.status <> ALL(:closed)
     ORDER BY i.id
