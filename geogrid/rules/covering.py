@@ -35,6 +35,7 @@ __all__ = [
     "precedence_ranks",
 ]
 
+
 class Covering(Protocol):
     """What the rule needs to know about a candidate grid."""
 
