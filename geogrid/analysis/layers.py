@@ -1,7 +1,8 @@
 """The current grids of a district as analysis and maps need them: identity, households,
 full geometry (for weights and measurements) and a simplified one (for display only).
 
-Current means the version with ``valid_to IS NULL`` of a grid that is not retired. Display
+Current is :func:`geogrid.rules.in_force.in_force` at no particular time (the open version of
+a grid that is not retired). Display
 geometries are simplified in PostGIS on the way out, never in storage.
 """
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from geogrid.analysis.filters import IssueFilter
 from geogrid.errors import InvalidInputError, NotFoundError
+from geogrid.rules.in_force import in_force_clause
 from geogrid.storage.models import Grid, GridVersion, Issue, IssueGrid
 
 __all__ = [
@@ -102,8 +104,7 @@ def current_grids(
             Grid.district_adcode == district_adcode,
             Grid.level.in_(levels),
             Grid.kind.in_(list(kinds)),
-            Grid.retired_at.is_(None),
-            GridVersion.valid_to.is_(None),
+            in_force_clause(None, version=GridVersion, grid=Grid),
         )
         .order_by(Grid.code)
     )

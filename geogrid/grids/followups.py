@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 from geogrid.grids import repository as repo
 from geogrid.grids.geojson import GridRecord
 from geogrid.issues.routing import Assignment, on_duty_post
+from geogrid.rules.covering import deepest_first_sql, deepest_general
+from geogrid.rules.in_force import in_force_sql
 from geogrid.storage.models import Grid, GridAssignment
 
 __all__ = [
@@ -114,7 +116,7 @@ def retag_open_issues(
 
 
 _OPEN_ISSUES_BY_LOCATION = text(
-    """
+    f"""
     SELECT i.id, i.status, i.grid_id, og.code AS old_code,
            ARRAY(SELECT ig.grid_id FROM issue_grids ig WHERE ig.issue_id = i.id) AS tagged,
            c.ids, c.versions, c.codes, c.levels, c.kinds
@@ -124,8 +126,8 @@ _OPEN_ISSUES_BY_LOCATION = text(
         SELECT array_agg(g.id) AS ids, array_agg(g.current_version) AS versions,
                array_agg(g.code) AS codes, array_agg(g.level) AS levels,
                array_agg(g.kind) AS kinds
-        FROM grids g JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
-        WHERE g.retired_at IS NULL AND ST_Covers(v.geom, i.geom)
+        FROM grids g JOIN grid_versions v ON v.grid_id = g.id
+        WHERE {in_force_sql(None, version="v")} AND ST_Covers(v.geom, i.geom)
     ) c
     WHERE i.status <> ALL(:closed)
       AND (CAST(:district AS text) IS NULL OR i.district_adcode = :district)
@@ -137,6 +139,15 @@ _OPEN_ISSUES_BY_LOCATION = text(
     ORDER BY i.id
     """
 )
+
+
+class _Candidate(NamedTuple):
+    """A grid covering an issue's point, as the covering rule reads it."""
+
+    id: int
+    level: int
+    code: str
+    kind: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,16 +201,14 @@ def _plan_by_location(
         ids, versions = r.ids or [], r.versions or []
         tagged, covering = set(r.tagged), set(ids)
         version_of = dict(zip(ids, versions, strict=True))
-        code_of = dict(zip(ids, r.codes or [], strict=True))
-        general = [
-            (grid_id, level, code)
+        winner = deepest_general(
+            _Candidate(grid_id, level, code, kind)
             for grid_id, level, code, kind in zip(
                 ids, r.levels or [], r.codes or [], r.kinds or [], strict=True
             )
-            if kind == "general"
-        ]
-        new_id = min(general, key=lambda g: (-g[1], g[2]))[0] if general else None
-        new_code = code_of.get(new_id) if new_id is not None else None
+        )
+        new_id = winner.id if winner else None
+        new_code = winner.code if winner else None
         moved = r.grid_id != new_id
         if not moved and tagged == covering:
             continue
@@ -314,7 +323,7 @@ def _write(session: Session, retags: Sequence[_Retag], *, actor: str, at: Any) -
 
 
 _OPEN_ISSUES_ON_OLD = text(
-    """
+    f"""
     WITH candidate AS (
         SELECT issue_id AS id FROM issue_grids WHERE grid_id = ANY(:old)
         UNION
@@ -331,7 +340,7 @@ _OPEN_ISSUES_ON_OLD = text(
     LEFT JOIN grids og ON og.id = i.grid_id AND og.id = ANY(:old)
     CROSS JOIN LATERAL (
         SELECT g.id, g.code, g.current_version FROM grids g
-        JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
+        JOIN grid_versions v ON v.grid_id = g.id AND {in_force_sql(None, version="v")}
         WHERE g.id = ANY(:new)
         ORDER BY ST_Distance(v.geom, i.geom), g.code LIMIT 1
     ) t
@@ -369,7 +378,7 @@ def _plan_restructure(session: Session, change: BoundaryChange) -> list[_Retag]:
 
 
 _OPEN_ISSUES_OF_RETIRED = text(
-    """
+    f"""
     WITH candidate AS (
         SELECT issue_id AS id FROM issue_grids WHERE grid_id = :old
         UNION
@@ -381,10 +390,10 @@ _OPEN_ISSUES_OF_RETIRED = text(
     JOIN issues i ON i.id = c.id
     LEFT JOIN LATERAL (
         SELECT g.id, g.code, g.current_version FROM grids g
-        JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
-        WHERE g.retired_at IS NULL AND g.kind = 'general'
+        JOIN grid_versions v ON v.grid_id = g.id
+        WHERE {in_force_sql(None, version="v")} AND g.kind = 'general'
           AND g.district_adcode = i.district_adcode AND ST_Covers(v.geom, i.geom)
-        ORDER BY g.level DESC, g.code LIMIT 1
+        ORDER BY {deepest_first_sql("g")} LIMIT 1
     ) t ON true
     WHERE i.status <> ALL(:closed)
     ORDER BY i.id

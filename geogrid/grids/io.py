@@ -41,6 +41,7 @@ from geogrid.grids.codes import DEDICATED_SEQUENCES, parse_grid_code
 from geogrid.grids.followups import settle_by_location
 from geogrid.grids.io_formats import GridFormat, SourceData, SourceFeature, write_features
 from geogrid.grids.validation import GridContext, area_m2, check_placement, check_polygonal
+from geogrid.rules.in_force import in_force_clause
 from geogrid.storage.models import DEDICATED_TYPES, ESTATE_TYPES, AdminArea, Grid, GridVersion
 
 __all__ = [
@@ -887,14 +888,7 @@ def export_rows(
         .outerjoin(parent, parent.id == Grid.parent_id)
         .order_by(Grid.level, Grid.code)
     )
-    if at is None:
-        query = query.where(GridVersion.valid_to.is_(None), Grid.retired_at.is_(None))
-    else:
-        query = query.where(
-            GridVersion.valid_from <= at,
-            (GridVersion.valid_to.is_(None)) | (GridVersion.valid_to > at),
-            (Grid.retired_at.is_(None)) | (Grid.retired_at > at),
-        )
+    query = query.where(in_force_clause(at, version=GridVersion, grid=Grid))
     if level is not None:
         query = query.where(Grid.level == level)
     if district_adcode is not None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from geogrid.errors import GeogridError, InvalidInputError, NotFoundError
 from geogrid.grids import repository
 from geogrid.grids.geojson import grid_feature
+from geogrid.rules.in_force import in_force_clause
 from geogrid.spatial import bbox as spatial_bbox
 from geogrid.storage.models import Grid, GridVersion
 
@@ -149,8 +150,7 @@ def conformance_document() -> dict[str, Any]:
 
 def _extent(session: Session, collection: OgcCollection) -> dict[str, Any]:
     conds = [
-        GridVersion.valid_to.is_(None),
-        Grid.retired_at.is_(None),
+        in_force_clause(None, version=GridVersion, grid=Grid),
         Grid.kind == collection.kind,
     ]
     if collection.level is not None:

@@ -25,12 +25,13 @@ import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from geogrid.errors import InvalidInputError, NotFoundError
 from geogrid.grids.geojson import GridRecord
 from geogrid.grids.validation import GridContext
+from geogrid.rules.in_force import in_force_clause
 from geogrid.spatial.partition import as_multipolygon
 from geogrid.storage.locks import lock_boundaries_for_edit
 from geogrid.storage.models import (
@@ -141,12 +142,7 @@ def _columns() -> Any:
 
 
 def _in_force(at: datetime | None) -> ColumnElement[bool]:
-    if at is None:
-        return and_(GridVersion.valid_to.is_(None), Grid.retired_at.is_(None))
-    return and_(
-        GridVersion.valid_from <= at,
-        or_(GridVersion.valid_to.is_(None), GridVersion.valid_to > at),
-    )
+    return in_force_clause(at, version=GridVersion, grid=Grid)
 
 
 def _within_reach(reach: Sequence[str] | None) -> ColumnElement[bool] | None:

@@ -1,22 +1,26 @@
 """Tagging (which grids a point is in) and assignment (who works it).
 
-One PostGIS query finds every current grid covering the point: the deepest general grid (ties
-broken by the smallest code, so a point on a shared edge always goes to the same grid), the
-general chain above it and every dedicated grid. ``ST_Covers`` rather than ``ST_Contains`` so a
-point exactly on a boundary is still in a grid.
+One PostGIS query finds every current grid covering the point: the grid the point belongs to
+(:mod:`geogrid.rules.covering`: deepest general grid, smallest code on ties, boundary points
+covered), the general chain above it and every dedicated grid. :func:`deepest_grid_ids` is the
+same query for many points in one statement (bulk tagging, and the test that holds the SQL,
+the in-memory index and the cell raster to one answer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geogrid.rules.covering import deepest_first_sql, deepest_general
+from geogrid.rules.in_force import in_force_sql
 from geogrid.rules.on_duty import load_post_holders
 
-__all__ = ["Assignment", "GridHit", "Tagging", "on_duty_post", "tag_point"]
+__all__ = ["Assignment", "GridHit", "Tagging", "deepest_grid_ids", "on_duty_post", "tag_point"]
 
 
 @dataclass(frozen=True)
@@ -43,14 +47,31 @@ class Tagging:
         return [*self.general, *self.dedicated]
 
 
-_TAG_SQL = text(
-    """
-    SELECT g.id, g.code, v.name, g.level, g.kind, v.version, g.district_adcode
+def _covering(lon: str, lat: str) -> str:
+    """FROM and WHERE of "the current grids covering the point (lon, lat)", then the rule's
+    order: the one query shape of :func:`tag_point` and :func:`deepest_grid_ids`."""
+    return f"""
     FROM grid_versions v
     JOIN grids g ON g.id = v.grid_id
-    WHERE v.valid_to IS NULL AND g.retired_at IS NULL
-      AND ST_Covers(v.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-    ORDER BY g.kind DESC, g.level DESC, g.code
+    WHERE {in_force_sql(None, version="v", grid="g")}
+      AND ST_Covers(v.geom, ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326))
+    """
+
+
+_TAG_SQL = text(
+    "SELECT g.id, g.code, v.name, g.level, g.kind, v.version, g.district_adcode"
+    f"{_covering(':lon', ':lat')} ORDER BY {deepest_first_sql('g')}"
+)
+
+_DEEPEST_MANY_SQL = text(
+    f"""
+    SELECT t.id
+    FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) WITH ORDINALITY AS p(lon, lat, i)
+    LEFT JOIN LATERAL (
+        SELECT g.id {_covering("p.lon", "p.lat")} AND g.kind = 'general'
+        ORDER BY {deepest_first_sql("g")} LIMIT 1
+    ) t ON true
+    ORDER BY p.i
     """
 )
 
@@ -60,7 +81,18 @@ def tag_point(session: Session, lon: float, lat: float) -> Tagging:
     rows = [GridHit(*row) for row in session.execute(_TAG_SQL, {"lon": lon, "lat": lat})]
     general = [r for r in rows if r.kind == "general"]
     dedicated = [r for r in rows if r.kind == "dedicated"]
-    return Tagging(deepest=general[0] if general else None, general=general, dedicated=dedicated)
+    return Tagging(deepest=deepest_general(general), general=general, dedicated=dedicated)
+
+
+def deepest_grid_ids(
+    session: Session, lon: Sequence[float], lat: Sequence[float]
+) -> list[int | None]:
+    """The id of the grid each WGS 84 point belongs to (None where no current general grid
+    covers it), in the order given: :func:`tag_point`'s query for many points, one statement."""
+    if len(lon) != len(lat):
+        raise ValueError(f"{len(lon)} longitudes but {len(lat)} latitudes: give one of each")
+    params = {"lon": [float(x) for x in lon], "lat": [float(y) for y in lat]}
+    return [row.id for row in session.execute(_DEEPEST_MANY_SQL, params)]
 
 
 @dataclass(frozen=True)

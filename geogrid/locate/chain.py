@@ -13,11 +13,12 @@ Public functions (the issue tagger calls these):
 
 Both answer from the in-memory :class:`~geogrid.locate.index.IndexCache` when one is given
 and ``at`` is None, and otherwise from one PostGIS query with ``ST_Covers``; the two give the
-same answer (tests compare them). The rule for a point on a shared edge is documented in
-:mod:`geogrid.locate.index`: deepest level first, then the smallest code; the chain above the
+same answer (tests compare them). The rule for a point on a shared edge is
+:mod:`geogrid.rules.covering`: deepest level first, then the smallest code; the chain above the
 winner follows ``parent_id``.
 
-``at`` answers for a past moment from version validity (``valid_from <= at < valid_to``). A
+``at`` answers for a past moment (:mod:`geogrid.rules.in_force`: ``valid_from <= at <
+valid_to``, grid not yet retired). A
 bare date means the end of that day in China Standard Time, so "today" includes grids created
 this morning.
 """
@@ -42,6 +43,8 @@ from geogrid.locate.signboard import (
     fetch_signboard_data,
 )
 from geogrid.locate.types import AdminAreaRef, GridRef
+from geogrid.rules.covering import deepest_general
+from geogrid.rules.in_force import in_force_sql
 from geogrid.spatial.crs import CoordinateSystem, to_wgs84
 
 __all__ = [
@@ -130,15 +133,6 @@ def to_wgs84_point(
 _POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 
 
-def _validity(at: datetime | None) -> str:
-    if at is None:
-        return "gv.valid_to IS NULL AND g.retired_at IS NULL"
-    return (
-        "gv.valid_from <= :at AND (gv.valid_to IS NULL OR gv.valid_to > :at) "
-        "AND (g.retired_at IS NULL OR g.retired_at > :at)"
-    )
-
-
 def _grid_ref(row: Any) -> GridRef:
     return GridRef(
         id=int(row.id),
@@ -165,18 +159,11 @@ def grids_at_point(
     code: one PostGIS query with ``ST_Covers``."""
     sql = text(
         f"SELECT {_GRID_COLUMNS} FROM grids g JOIN grid_versions gv ON gv.grid_id = g.id "
-        f"WHERE g.district_adcode = :d AND {_validity(at)} AND ST_Covers(gv.geom, {_POINT}) "
+        f"WHERE g.district_adcode = :d AND {in_force_sql(at)} AND ST_Covers(gv.geom, {_POINT}) "
         "ORDER BY g.code"
     )
     params: dict[str, Any] = {"d": district_adcode, "lon": lon, "lat": lat, "at": at}
     return [_grid_ref(r) for r in session.execute(sql, params)]
-
-
-def _pick_deepest(grids: list[GridRef]) -> GridRef | None:
-    general = [g for g in grids if g.kind == "general"]
-    if not general:
-        return None
-    return min(general, key=lambda g: (-g.level, g.code))
 
 
 def _chain_sql(
@@ -189,7 +176,7 @@ def _chain_sql(
         if parent is None:  # a parent that does not cover the point: inconsistent data
             sql = text(
                 f"SELECT {_GRID_COLUMNS} FROM grids g JOIN grid_versions gv ON gv.grid_id = g.id "
-                f"WHERE g.id = :id AND {_validity(at)}"
+                f"WHERE g.id = :id AND {in_force_sql(at)}"
             )
             row = session.execute(sql, {"id": chain[-1].parent_id, "at": at}).one_or_none()
             if row is None:
@@ -299,7 +286,7 @@ def deepest_general_grid(
         index = cache.get(session, district_adcode)
         pos = index.deepest(index.covering(lon, lat))
         return None if pos is None else _grid_ref_at(index, pos)
-    return _pick_deepest(
+    return deepest_general(
         grids_at_point(session, lon, lat, district_adcode=district_adcode, at=when)
     )
 
@@ -331,7 +318,7 @@ def locate_point(
     when = resolve_at(at)
     if cache is None or when is not None:
         covering = grids_at_point(session, wlon, wlat, district_adcode=district_adcode, at=when)
-        deepest = _pick_deepest(covering)
+        deepest = deepest_general(covering)
         if deepest is None:
             raise nowhere_error(session, wlon, wlat, district_adcode=district_adcode, at=when)
         chain = _chain_sql(session, deepest, covering, when)
@@ -420,7 +407,7 @@ def nowhere_error(
         WITH near AS (
           SELECT {_GRID_COLUMNS}, ST_Distance(gv.geom::geography, {_POINT}::geography) AS metres
           FROM grids g JOIN grid_versions gv ON gv.grid_id = g.id
-          WHERE g.district_adcode = :d AND g.kind = 'general' AND {_validity(at)}
+          WHERE g.district_adcode = :d AND g.kind = 'general' AND {in_force_sql(at)}
           ORDER BY gv.geom <-> {_POINT} LIMIT 24
         )
         SELECT * FROM near ORDER BY metres, level DESC, code LIMIT 1

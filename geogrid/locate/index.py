@@ -11,9 +11,11 @@ boundary). (With ``STRtree.query(points, predicate=...)`` the predicate reads "q
 <predicate> tree geometry", so the equivalent there is ``covered_by``; it prepares the points,
 not the polygons, which is why we do not use it.)
 
-Deterministic answer on shared edges: among the general grids covering a point, the *deepest
-level* wins, and among grids of that level the *smallest code* wins; the chain above it follows
-``parent_id``. Admin areas (district, street/town, community/village) are chosen the same way,
+Deterministic answer on shared edges: the rule of :mod:`geogrid.rules.covering` (among the
+general grids covering a point, the *deepest level* wins, then the *smallest code*); the index
+keeps it as one precomputed rank per grid, derived from that rule, so a lookup is an argmax and
+a million lookups one ``maximum.reduceat``. The chain above the winner follows ``parent_id``.
+Admin areas (district, street/town, community/village) are chosen the same way,
 smallest code per level.
 
 Freshness: ``boundary_revisions`` (migration 0002) is bumped by a trigger on every change to
@@ -38,6 +40,9 @@ from numpy.typing import NDArray
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geogrid.rules.covering import precedence_ranks
+from geogrid.rules.in_force import in_force_sql
+
 if TYPE_CHECKING:
     from geogrid.locate.cells import CellLookup
 
@@ -50,12 +55,12 @@ _REVISION_SQL = text(
 )
 
 _GRIDS_SQL = text(
-    """
+    f"""
     SELECT g.id, g.code, g.level, g.kind, g.dedicated_type, g.parent_id,
            gv.version, gv.name, gv.area_m2, ST_AsBinary(gv.geom) AS wkb
     FROM grids g
-    JOIN grid_versions gv ON gv.grid_id = g.id AND gv.valid_to IS NULL
-    WHERE g.district_adcode = :d AND g.retired_at IS NULL
+    JOIN grid_versions gv ON gv.grid_id = g.id
+    WHERE g.district_adcode = :d AND {in_force_sql(None, version="gv", grid="g")}
     ORDER BY g.code
     """
 )
@@ -100,8 +105,9 @@ def read_revision(session: Session, district_adcode: str) -> str:
 class GridIndex:
     """The current grids and admin areas of one district, as parallel numpy arrays.
 
-    Positions (``pos``) index every array; grids are ordered by code, so a smaller position is
-    a smaller code and the tie rule is "smallest position".
+    Positions (``pos``) index every array; grids are ordered by code. ``rank`` is
+    :func:`~geogrid.rules.covering.precedence_ranks` of the grids (largest rank wins, ``-1`` for
+    dedicated grids) and ``pos_of_rank`` its inverse over general grids.
     """
 
     district_adcode: str
@@ -125,6 +131,8 @@ class GridIndex:
     tree: shapely.STRtree = field(init=False)
     admin_tree: shapely.STRtree = field(init=False)
     _pos_of_id: dict[int, int] = field(init=False)
+    rank: IntArray = field(init=False)
+    pos_of_rank: IntArray = field(init=False)
     _cells: CellLookup | None = field(init=False, default=None)
     _cells_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
@@ -134,11 +142,14 @@ class GridIndex:
         self.tree = shapely.STRtree(self.geoms)
         self.admin_tree = shapely.STRtree(self.admin_geoms)
         self._pos_of_id = {int(g): i for i, g in enumerate(self.grid_id)}
-        # The deepest-wins, smallest-code rule as one integer to maximise: level first, then
-        # the reversed position (positions follow codes).
-        n = len(self.grid_id)
-        self._rank = self.level.astype(np.int64) * (n + 1) + (n - np.arange(n, dtype=np.int64))
-        self._rank[self.dedicated] = -1
+        kinds = ["dedicated" if d else "general" for d in self.dedicated]
+        self.rank = np.array(
+            precedence_ranks([int(v) for v in self.level], list(self.code), kinds),
+            dtype=np.int64,
+        )
+        self.pos_of_rank = np.full(int(np.count_nonzero(~self.dedicated)), -1, dtype=np.int64)
+        general = np.flatnonzero(self.rank >= 0)
+        self.pos_of_rank[self.rank[general]] = general
 
     # -- sizes and lookups by id -------------------------------------------------------------
 
@@ -171,7 +182,7 @@ class GridIndex:
         """The winning general grid among ``positions`` (deepest level, then smallest code)."""
         if len(positions) == 0:
             return None
-        ranks = self._rank[positions]
+        ranks = self.rank[positions]
         best = int(np.argmax(ranks))
         return None if ranks[best] < 0 else int(positions[best])
 
@@ -222,14 +233,12 @@ class GridIndex:
         out = np.full(n_points, -1, dtype=np.int64)
         if len(pt) == 0:
             return out
-        ranks = self._rank[pos]
+        ranks = self.rank[pos]
         starts = np.flatnonzero(np.r_[True, pt[1:] != pt[:-1]])
         best_rank = np.maximum.reduceat(ranks, starts)
         points = pt[starts]
         found = best_rank >= 0
-        n = len(self.grid_id)
-        best_pos = n - (best_rank[found] % (n + 1))
-        out[points[found]] = best_pos
+        out[points[found]] = self.pos_of_rank[best_rank[found]]
         return out
 
     def cells(self) -> CellLookup:

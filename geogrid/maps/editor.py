@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from geogrid.rules.in_force import in_force_clause
 from geogrid.storage.models import Grid, GridVersion
 
 __all__ = ["STATIC_DIR", "editor_html", "parent_options", "static_file"]
@@ -45,8 +46,7 @@ def parent_options(
         .join(GridVersion, GridVersion.grid_id == Grid.id)
         .outerjoin(parent, parent.id == Grid.parent_id)
         .where(
-            GridVersion.valid_to.is_(None),
-            Grid.retired_at.is_(None),
+            in_force_clause(None, version=GridVersion, grid=Grid),
             Grid.kind == "general",
             Grid.level < 3,
         )

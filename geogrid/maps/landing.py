@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from geogrid.errors import NotFoundError
 from geogrid.maps.layout import ResponsiveLayerControl, add_layout, panel
+from geogrid.rules.in_force import in_force_clause
 from geogrid.storage.models import AdminArea, Grid, GridVersion
 
 __all__ = ["DISPLAY_TOLERANCE_DEG", "LandingData", "landing_data", "landing_map"]
@@ -60,8 +61,7 @@ def _current_level1_grids(district_adcode: str) -> Select[Any]:
             Grid.district_adcode == district_adcode,
             Grid.level == 1,
             Grid.kind == "general",
-            Grid.retired_at.is_(None),
-            GridVersion.valid_to.is_(None),
+            in_force_clause(None, version=GridVersion, grid=Grid),
         )
         .order_by(Grid.code)
     )

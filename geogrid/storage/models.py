@@ -163,7 +163,12 @@ class AdminArea(Base):
 
 
 class Grid(Base):
-    """The identity of a grid: its code never changes and is never reused."""
+    """The identity of a grid: its code never changes and is never reused.
+
+    ``retired_at``, the open version and the open ``grid_retirements`` row say the same thing
+    (and ``current_version`` is the open version): migration 0010's deferred constraint triggers
+    refuse a commit where they disagree (triggers are not models, so they live only there).
+    """
 
     __tablename__ = "grids"
     __table_args__ = (
