@@ -132,14 +132,15 @@ def test_a_new_grid_drawn_over_open_issues_takes_them(demo: Engine, db: Session)
     from geogrid.grids.edits import create_grid
     from geogrid.grids.geojson import ParsedFeature
 
-    # the level-1 grid's ground not covered by its level-2 children, if any, else cut a hole
+    # a level-2 grid taken away behind the library's back leaves its ground (and an issue
+    # there) to the level-1 grid; a new grid drawn there must take the issue
     a, _, kids = _neighbours(db)
     hole = kids[a].buffer(-0.0004)
     inner = hole.representative_point()
     issue = _file(db, inner, _now(db))
+    db.execute(text("UPDATE grids SET retired_at = clock_timestamp() WHERE code = :c"), {"c": a})
     db.execute(
         text(
-            "UPDATE grids SET retired_at = clock_timestamp() WHERE code = :c; "
             "UPDATE grid_versions SET valid_to = clock_timestamp() "
             "WHERE grid_id = (SELECT id FROM grids WHERE code = :c) AND valid_to IS NULL"
         ),
