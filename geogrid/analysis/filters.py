@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 
 from geogrid.errors import InvalidInputError
-from geogrid.storage.models import ISSUE_STATUSES, Issue, IssueCategory
+from geogrid.storage.models import Issue, IssueCategory
+from geogrid.vocabulary import ISSUE_STATUSES
 
 __all__ = ["IssueFilter"]
 

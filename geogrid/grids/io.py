@@ -42,7 +42,8 @@ from geogrid.grids.followups import settle_by_location
 from geogrid.grids.io_formats import GridFormat, SourceData, SourceFeature, write_features
 from geogrid.grids.validation import GridContext, area_m2, check_placement, check_polygonal
 from geogrid.rules.in_force import in_force_clause
-from geogrid.storage.models import DEDICATED_TYPES, ESTATE_TYPES, AdminArea, Grid, GridVersion
+from geogrid.storage.models import AdminArea, Grid, GridVersion
+from geogrid.vocabulary import DEDICATED_TYPES, ESTATE_TYPES
 
 __all__ = [
     "EXPORT_COLUMNS",

@@ -708,7 +708,7 @@ def check_attributes(
     ``partial`` (an edit) allows ``name`` to be absent. Unknown keys are not looked at here: the
     caller decides what else a Feature may carry.
     """
-    from geogrid.storage.models import DEDICATED_TYPES, ESTATE_TYPES
+    from geogrid.vocabulary import DEDICATED_TYPES, ESTATE_TYPES
 
     out: dict[str, Any] = {}
     if "name" in properties or not partial:

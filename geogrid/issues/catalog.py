@@ -11,12 +11,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from geogrid.errors import ConflictError, InvalidInputError, NotFoundError
-from geogrid.storage.models import (
-    HANDLING_LEVELS,
-    Department,
-    IssueCategory,
-    IssueCategoryAttribute,
-)
+from geogrid.storage.models import Department, IssueCategory, IssueCategoryAttribute
+from geogrid.vocabulary import HANDLING_LEVELS
 
 __all__ = [
     "category_attributes",

@@ -50,8 +50,6 @@ from geogrid.issues.workflow import (
 from geogrid.spatial.crs import to_wgs84
 from geogrid.storage.locks import lock_boundaries_for_tagging
 from geogrid.storage.models import (
-    ISSUE_SOURCES,
-    RATINGS,
     Department,
     Issue,
     IssueCategory,
@@ -61,6 +59,7 @@ from geogrid.storage.models import (
     IssueReporter,
     Staff,
 )
+from geogrid.vocabulary import ISSUE_SOURCES, RATINGS
 
 __all__ = [
     "CreatedIssue",

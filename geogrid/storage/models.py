@@ -43,15 +43,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from geogrid.vocabulary import (
+    ADMIN_LEVELS,
+    AVAILABILITY,
+    DEDICATED_TYPES,
+    ESTATE_TYPES,
+    GRID_KINDS,
+    HANDLING_LEVELS,
+    ISSUE_SOURCES,
+    ISSUE_STATUSES,
+    PARTY_ORG_KINDS,
+    POSTS,
+    RATINGS,
+    STAFF_ROLES,
+)
+
 __all__ = [
-    "ADMIN_LEVELS",
-    "DEDICATED_TYPES",
-    "ESTATE_TYPES",
-    "HANDLING_LEVELS",
-    "ISSUE_SOURCES",
-    "ISSUE_STATUSES",
-    "RATINGS",
-    "STAFF_ROLES",
     "Address",
     "AdminArea",
     "Base",
@@ -76,50 +83,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-ADMIN_LEVELS = ("district", "street", "town", "community", "village")
-"""区/县, 街道, 镇, 社区, 村."""
-
-GRID_KINDS = ("general", "dedicated")
-DEDICATED_TYPES = (
-    "school",
-    "hospital",
-    "market",
-    "enterprise",
-    "park",
-    "government",
-    "scenic_area",
-    "construction_site",
-    "other",
-)
-ESTATE_TYPES = ("managed", "work_unit", "three_no", "self_built")
-"""物业商住, 机关单位, 三无, 居民自建 (Mianyang Fucheng's four estate classes)."""
-
-STAFF_ROLES = ("grid_chief", "grid_worker", "dedicated_worker", "auxiliary")
-"""网格长, 网格员, 专属网格员, 辅助网格员."""
-
-POSTS = ("A", "B")
-AVAILABILITY = ("on_duty", "away")
-PARTY_ORG_KINDS = ("branch", "group")
-HANDLING_LEVELS = ("grid", "community", "street", "department", "district")
-
-ISSUE_STATUSES = (
-    "reported",
-    "accepted",
-    "rejected",
-    "duplicate",
-    "discussing",
-    "decided",
-    "in_progress",
-    "resolved",
-    "verified",
-    "evaluated",
-    "closed",
-)
-"""The five-step workflow (五事) as states; see ``geogrid.issues`` for the transitions."""
-
-ISSUE_SOURCES = ("resident", "grid_round", "hotline", "mini_program", "open311", "import")
-RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
