@@ -45,3 +45,15 @@ def test_check_constraints_refuse_bad_rows(db: Session, sql: str) -> None:
     with pytest.raises(IntegrityError):
         db.execute(text(sql))
         db.flush()
+
+
+def test_api_literals_are_the_vocabulary() -> None:
+    """The OpenAPI enums are typed Literals (mypy needs them spelt out): they must stay the
+    vocabulary's words, so a new dedicated or estate type is added in both or the test fails."""
+    from typing import get_args
+
+    from api.schemas_grids import DedicatedType, EstateType
+    from geogrid.vocabulary import DEDICATED_TYPES, ESTATE_TYPES
+
+    assert get_args(DedicatedType) == DEDICATED_TYPES
+    assert get_args(EstateType) == ESTATE_TYPES
