@@ -101,8 +101,15 @@ def load_demo(
     settings: Settings | None = None,
     now: datetime | None = None,
 ) -> DemoReport:
-    """Load the demo district unless it is there already. Returns what was done."""
+    """Load the demo district unless it is there already. Returns what was done.
+
+    ``now`` (default: the clock, read once) is the load time every generated date is relative
+    to: the issues' report times, the boundaries' validity and the staff who are away until
+    three days later. One reading keeps them consistent with each other, and a caller (a test)
+    can fix it.
+    """
     settings = settings or Settings()
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
     started = time.perf_counter()
     raw = engine.raw_connection()
     try:
@@ -119,7 +126,7 @@ def load_demo(
                     names.DISTRICT_ADCODE, names.DISTRICT_NAME, settings.boundaries_dir
                 )
                 data = generate_demo(district, seed=seed, now=now)
-                counts = _write(conn, data, stages)
+                counts = _write(conn, data, stages, now=now)
     finally:
         raw.close()
     return DemoReport(loaded=True, seconds=time.perf_counter() - started, counts=counts)
@@ -134,7 +141,7 @@ def _copy(conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence
     return n
 
 
-def _write(conn: Any, d: DemoData, stages: _Stages) -> dict[str, int]:
+def _write(conn: Any, d: DemoData, stages: _Stages, *, now: datetime) -> dict[str, int]:
     adcode = names.DISTRICT_ADCODE
     counts: dict[str, int] = {}
 
@@ -221,7 +228,6 @@ def _write(conn: Any, d: DemoData, stages: _Stages) -> dict[str, int]:
     )
 
     stages.step("staff and A/B posts")
-    now = datetime.now(UTC)
     counts["staff"] = _copy(
         conn,
         "staff",
