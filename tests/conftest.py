@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -54,6 +55,21 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def demo(engine: Engine) -> Engine:
     """The engine, with the Huazhou demo district loaded (the ``engine`` fixture loads it)."""
     return engine
+
+
+@pytest.fixture(scope="session")
+def demo_clock(demo: Engine) -> datetime:
+    """The demo's own reference time: one second after its last reported issue.
+
+    The demo is generated relative to its load time, so windows a test computes from here hold
+    the same issues whatever today's date is, and do not mix the test's clock with the
+    database server's (which a test run under a moved clock does not share).
+    """
+    with demo.connect() as conn:
+        latest: datetime = conn.execute(
+            text("SELECT max(reported_at) FROM issues WHERE district_adcode = '610503'")
+        ).scalar_one()
+    return latest + timedelta(seconds=1)
 
 
 @pytest.fixture

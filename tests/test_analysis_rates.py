@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -100,8 +100,10 @@ def test_heatmap_endpoint_rejects_unknown_status(client: TestClient, demo: Engin
     assert "reported" in response.json()["detail"]
 
 
-def test_summary_per_town_matches_sql(client: TestClient, demo: Engine) -> None:
-    end = datetime.now(UTC)
+def test_summary_per_town_matches_sql(
+    client: TestClient, demo: Engine, demo_clock: datetime
+) -> None:
+    end = demo_clock
     start = end - timedelta(days=60)
     body = client.get(
         "/analysis/summary", params={"start": start.isoformat(), "end": end.isoformat()}

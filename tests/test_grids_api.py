@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -220,7 +220,10 @@ def test_at_reads_the_boundaries_as_they_stood(client: TestClient, leaf: Leaf) -
         headers={"If-Match": etag(client, leaf.code)},
     )
     assert r.status_code == 200
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    # dates taken from the history itself: the edit is stamped by the database's clock, which
+    # need not agree with this process's
+    v1, v2 = (h["properties"] for h in client.get(f"/grids/{leaf.code}/history").json()["features"])
+    yesterday = (datetime.fromisoformat(v2["valid_from"]) - timedelta(days=1)).date().isoformat()
     then = client.get(f"/grids/{leaf.code}", params={"at": yesterday})
     assert then.status_code == 200 and "ETag" not in then.headers
     assert then.json()["properties"]["version"] == 1
@@ -230,7 +233,7 @@ def test_at_reads_the_boundaries_as_they_stood(client: TestClient, leaf: Leaf) -
     listed = client.get("/grids", params={"parent": leaf.parent, "at": yesterday, "limit": 1000})
     versions = {f["id"]: f["properties"]["version"] for f in listed.json()["features"]}
     assert versions[leaf.code] == 1
-    long_ago = (datetime.now(UTC) - timedelta(days=800)).date().isoformat()
+    long_ago = (datetime.fromisoformat(v1["valid_from"]) - timedelta(days=1)).date().isoformat()
     assert client.get(f"/grids/{leaf.code}", params={"at": long_ago}).status_code == 404
     assert client.get("/grids", params={"at": "yesterday"}).status_code == 422
 

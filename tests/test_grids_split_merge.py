@@ -4,7 +4,7 @@ open issues follow the new grids, staff posts are listed for a human to decide."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import shapely
@@ -170,7 +170,9 @@ def test_split_then_merge_of_a_demo_grid(
     assert [h["properties"]["version"] for h in history] == [1, 2]
     assert history[-1]["properties"]["valid_to"] is not None
     assert history[-1]["properties"]["retired_at"] is not None
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    # the day before the split, on the database's clock that stamped it
+    split_at = datetime.fromisoformat(history[-1]["properties"]["valid_to"])
+    yesterday = (split_at - timedelta(days=1)).date().isoformat()
     then = client.get("/grids", params={"parent": leaf.parent, "at": yesterday, "limit": 1000})
     then_codes = {f["id"]: f for f in then.json()["features"]}
     assert leaf.code in then_codes and not set(pieces) & set(then_codes)

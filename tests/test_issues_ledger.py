@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -102,8 +102,10 @@ GROUP BY 1 ORDER BY 1
 """
 
 
-def test_indicators_match_a_direct_sql_computation(issues_api: IssuesApi) -> None:
-    to = datetime.now(UTC).replace(microsecond=0)
+def test_indicators_match_a_direct_sql_computation(
+    issues_api: IssuesApi, demo_clock: datetime
+) -> None:
+    to = demo_clock.replace(microsecond=0)
     start = to - timedelta(days=120)
     answer = issues_api.client.get(
         "/analysis/indicators",
@@ -148,7 +150,9 @@ def test_agenda_json_html_and_decisions(issues_api: IssuesApi) -> None:
     created = report(issues_api.client, lon=grid["lon"], lat=grid["lat"]).json()
     issues_api.client.post(f"/issues/{created['id']}/transitions", json={"to": "accepted"})
     level1 = grid["code"][:12]
-    month = (datetime.now(UTC) + timedelta(days=40)).strftime("%Y-%m")
+    # a month whose deliberation day is still ahead of the new issue, whatever today's date
+    reported_at = datetime.fromisoformat(created["reported_at"])
+    month = (reported_at + timedelta(days=40)).strftime("%Y-%m")
     data = issues_api.client.get(f"/grids/{level1}/agenda", params={"month": month}).json()
     assert data["meeting_date"].endswith("-05")
     ids = [i["id"] for g in data["groups"] for i in g["issues"]]
@@ -197,19 +201,19 @@ def test_categories_and_departments_are_editable(issues_api: IssuesApi) -> None:
     assert report(client, lon=grid["lon"], lat=grid["lat"], category="9901").status_code == 201
 
 
-def test_import_is_all_or_nothing(issues_api: IssuesApi, tmp_path: Path) -> None:
+def test_import_is_all_or_nothing(
+    issues_api: IssuesApi, tmp_path: Path, demo_clock: datetime
+) -> None:
     grid = leaf_grid(issues_api.db, 30)
     good = f"1201,路灯下垃圾,{grid['lon']},{grid['lat']}"
     path = tmp_path / "issues.csv"
     path.write_text(f"类别编码,描述,经度,纬度\n{good}\n{good}\n9999,坏行,1,1\n", encoding="utf-8")
     before = issues_api.db.execute(text("SELECT count(*) FROM issues")).scalar_one()
     with pytest.raises(InvalidInputError, match="row 4"), issues_api.db.begin_nested():
-        import_rows(issues_api.db, read_rows(path), default_adcode="610503", now=datetime.now(UTC))
+        import_rows(issues_api.db, read_rows(path), default_adcode="610503", now=demo_clock)
     assert issues_api.db.execute(text("SELECT count(*) FROM issues")).scalar_one() == before
     path.write_text(f"类别编码,描述,经度,纬度\n{good}\n{good}\n", encoding="utf-8")
-    ids = import_rows(
-        issues_api.db, read_rows(path), default_adcode="610503", now=datetime.now(UTC)
-    )
+    ids = import_rows(issues_api.db, read_rows(path), default_adcode="610503", now=demo_clock)
     assert len(ids) == 2
 
 

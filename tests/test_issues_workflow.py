@@ -4,7 +4,7 @@ clock), optimistic concurrency; every illegal transition answers 409 with the al
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -201,7 +201,7 @@ def test_two_concurrent_transitions_do_not_both_apply(issues_api: IssuesApi) -> 
     from geogrid.issues.repository import TransitionRequest, _apply
 
     issue = new_issue(issues_api, 17)
-    now = datetime.now(UTC)
+    now = datetime.fromisoformat(issue["reported_at"])
     seen = issue["row_version"]
     _apply(issues_api.db, issue["id"], seen, now, {"status": "accepted"})
     try:
@@ -220,7 +220,8 @@ def test_unknown_issue_is_404(issues_api: IssuesApi) -> None:
 
 def test_reopened_work_gets_a_fresh_deadline(issues_api: IssuesApi) -> None:
     api = issues_api
-    iid = new_issue(api, 12)["id"]
+    issue = new_issue(api, 12)
+    iid = issue["id"]
     for target, fields in [
         ("accepted", {}),
         ("in_progress", {}),
@@ -228,15 +229,18 @@ def test_reopened_work_gets_a_fresh_deadline(issues_api: IssuesApi) -> None:
         ("verified", {}),
     ]:
         assert move(api, iid, target, **fields).status_code == 200
-    # pretend the first deadline is long gone, then the resident is unsatisfied
+    # pretend the first deadline is long gone, then the resident is unsatisfied (gone on the
+    # app's clock, which stamped the report: the database server's clock may differ from it)
+    reported_at = datetime.fromisoformat(issue["reported_at"])
     api.db.execute(
-        text("UPDATE issues SET deadline_at = now() - interval '30 days' WHERE id = :id"),
-        {"id": iid},
+        text("UPDATE issues SET deadline_at = :gone WHERE id = :id"),
+        {"id": iid, "gone": reported_at - timedelta(days=30)},
     )
     api.db.flush()
     reopened = move(api, iid, "evaluated", rating="unsatisfied")
     assert reopened.status_code == 200, reopened.text
     body = reopened.json()
     assert body["status"] == "in_progress"
-    assert datetime.fromisoformat(body["deadline_at"]) > datetime.now(UTC)
+    reopened_at = max(datetime.fromisoformat(e["at"]) for e in body["timeline"])
+    assert datetime.fromisoformat(body["deadline_at"]) > reopened_at
     assert body["overdue"] is False

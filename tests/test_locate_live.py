@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -217,7 +218,7 @@ def _board(client: TestClient, s: Staffed) -> dict:
 
 
 def test_staff_changes_show_on_the_next_lookup(
-    committing_client: TestClient, staffed: Staffed, other: Engine
+    committing_client: TestClient, staffed: Staffed, other: Engine, demo_clock: datetime
 ) -> None:
     """★ A marked away, then B's assignment ended, then the party branch renamed — each
     committed by another connection — each on the very next lookup; all restored after."""
@@ -232,11 +233,10 @@ def test_staff_changes_show_on_the_next_lookup(
     try:
         with other.begin() as conn:
             conn.execute(
-                text(
-                    "UPDATE staff SET availability = 'away', away_until = now() + interval '3 days' "
-                    "WHERE id = :id"
-                ),
-                {"id": s.a_staff},
+                # away for three days from the demo's time, as the app reads its own clock
+                # (not the database server's)
+                text("UPDATE staff SET availability = 'away', away_until = :until WHERE id = :id"),
+                {"id": s.a_staff, "until": demo_clock + timedelta(days=3)},
             )
         board = _board(committing_client, s)
         assert board["on_duty"]["staff_id"] == s.b_staff
@@ -397,7 +397,7 @@ def test_revision_token_is_independent_of_the_session_time_zone() -> None:
     from geogrid.locate.index import revision_token
 
     instant = datetime(2026, 11, 29, 8, 30, 0, 123456, tzinfo=UTC)
-    china = instant.astimezone(datetime.now().astimezone().tzinfo)
+    china = instant.astimezone(ZoneInfo("Asia/Shanghai"))
     assert revision_token(3, instant) == revision_token(3, china) == "3@1795941000123456"
 
 

@@ -4,7 +4,7 @@ The .xml variants answer the same in GeoReport v2 XML; the reporter's e-mail is 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -77,7 +77,7 @@ def test_open311_client_flow(issues_api: IssuesApi) -> None:
     assert request_id in [r["service_request_id"] for r in recent] and len(recent) <= 1000
 
 
-def test_open311_errors_and_limits(issues_api: IssuesApi) -> None:
+def test_open311_errors_and_limits(issues_api: IssuesApi, demo_clock: datetime) -> None:
     client = issues_api.client
     missing = client.get(f"{BASE}/requests/999999999.json")
     assert missing.status_code == 404
@@ -88,7 +88,7 @@ def test_open311_errors_and_limits(issues_api: IssuesApi) -> None:
     assert unknown.status_code == 404 and unknown.json()[0]["code"] == 404
     nowhere = client.post(f"{BASE}/requests.json", data={"service_code": "1201"})
     assert nowhere.status_code == 400
-    end = datetime.now(UTC)
+    end = demo_clock
     too_long = client.get(
         f"{BASE}/requests.json",
         params={"start_date": (end - timedelta(days=91)).isoformat(), "end_date": end.isoformat()},

@@ -6,7 +6,7 @@ Definitions (all over ``[start, end)``):
 * ``opened``: issues reported in the period;
 * ``closed``: issues closed in the period;
 * ``overdue``: issues reported in the period that missed their deadline (resolved after it, or
-  still unresolved when it passed before the end of the period or now); rejected issues and
+  still unresolved when it passed before the end of the period or ``now``); rejected issues and
   duplicates are never overdue;
 * ``median_hours_to_close``: median of closed minus reported, over issues closed in the period;
 * ``satisfaction_rate``: satisfied or basically satisfied among the closed issues rated.
@@ -46,7 +46,7 @@ SELECT u.code, min(u.name) AS name,
   count(*) FILTER (
     WHERE i.reported_at >= :start AND i.reported_at < :end AND i.deadline_at IS NOT NULL
       AND i.status NOT IN ('rejected', 'duplicate')
-      AND i.deadline_at < coalesce(i.resolved_at, i.closed_at, least(:end, now()))
+      AND i.deadline_at < coalesce(i.resolved_at, i.closed_at, least(:end, :now))
   ) AS overdue,
   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM i.closed_at - i.reported_at))
     FILTER (WHERE i.closed_at >= :start AND i.closed_at < :end) / 3600.0 AS median_hours,
@@ -107,18 +107,22 @@ def issue_summary(
     start: datetime | None = None,
     end: datetime | None = None,
     level: int = 2,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The dashboard numbers per grid of ``level`` and per street/town, and district totals.
 
-    The period defaults to the 30 days up to now.
+    The period defaults to the 30 days up to ``now`` (default: the clock). ``now`` is also the
+    moment an unresolved issue is judged overdue at, taken from the caller's clock rather than
+    the database's, so that one request (or one test) reads time from one place.
     """
     if level not in (1, 2, 3):
         raise InvalidInputError(f"grid level must be 1, 2 or 3, got {level}", value=level)
-    end = end or datetime.now(UTC)
+    now = now or datetime.now(UTC)
+    end = end or now
     start = start or end - timedelta(days=30)
     if end <= start:
         raise InvalidInputError("the period is empty: end must be after start")
-    params = {"adcode": district_adcode, "start": start, "end": end, "level": level}
+    params = {"adcode": district_adcode, "start": start, "end": end, "level": level, "now": now}
     grids = _rows(session, _UNITS_GRID, params)
     towns = _rows(session, _UNITS_TOWN, params)
     totals = {

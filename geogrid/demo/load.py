@@ -119,7 +119,10 @@ def load_demo(
 ) -> DemoReport:
     """Load the demo district unless it is there already. Returns what was done.
 
-    Either way, the national holidays of the years around ``now`` are seeded first (and, when
+    ``now`` (default: the clock, read once) is the load time every generated date is relative
+    to: the issues' report times, the boundaries' validity and the staff who are away until
+    three days later. One reading keeps them consistent with each other, and a caller (a test)
+    can fix it. Either way, the national holidays of the years around ``now`` are seeded first (and, when
     loading, of every year the generated issues span), in the same transaction: the deadlines
     written below are counted on them. Years without a known arrangement are logged and named
     in the report as counting weekends only.
@@ -146,7 +149,7 @@ def load_demo(
                 calendar = _seed_calendar(
                     conn, set(years_around(now)) | set(range(first_year, now.year + 1))
                 )
-                counts = _write(conn, data, stages)
+                counts = _write(conn, data, stages, now=now)
     finally:
         raw.close()
     return DemoReport(
@@ -171,7 +174,7 @@ def _copy(conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence
     return n
 
 
-def _write(conn: Any, d: DemoData, stages: _Stages) -> dict[str, int]:
+def _write(conn: Any, d: DemoData, stages: _Stages, *, now: datetime) -> dict[str, int]:
     adcode = names.DISTRICT_ADCODE
     counts: dict[str, int] = {}
 
@@ -258,7 +261,6 @@ def _write(conn: Any, d: DemoData, stages: _Stages) -> dict[str, int]:
     )
 
     stages.step("staff and A/B posts")
-    now = datetime.now(UTC)
     counts["staff"] = _copy(
         conn,
         "staff",
