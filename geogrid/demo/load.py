@@ -122,10 +122,10 @@ def load_demo(
     ``now`` (default: the clock, read once) is the load time every generated date is relative
     to: the issues' report times, the boundaries' validity and the staff who are away until
     three days later. One reading keeps them consistent with each other, and a caller (a test)
-    can fix it. Either way, the national holidays of the years around ``now`` are seeded first (and, when
-    loading, of every year the generated issues span), in the same transaction: the deadlines
-    written below are counted on them. Years without a known arrangement are logged and named
-    in the report as counting weekends only.
+    can fix it. Either way, the national holidays of the years around ``now`` are seeded first
+    (and, when loading, of every year the generated issues span), in the same transaction: the
+    deadlines written below are counted on them. Years without a known arrangement are logged
+    and named in the report as counting weekends only.
     """
     settings = settings or Settings()
     now = (now or datetime.now(UTC)).replace(microsecond=0)
