@@ -7,14 +7,18 @@ then race for the same row, which is what an optimistic-concurrency test must pr
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, text
 
-__all__ = ["race_behind_row_lock", "waiting_on_locks"]
+__all__ = ["race_behind_row_lock", "run_coroutine", "waiting_on_locks"]
+
+T = TypeVar("T")
 
 
 def waiting_on_locks(engine: Engine) -> int:
@@ -60,3 +64,11 @@ def race_behind_row_lock(
     for t in threads:
         t.join(timeout=120)
     return results
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: a test may run while another library (the
+    browser tests' Playwright) keeps an event loop running in the main thread, where
+    ``asyncio.run`` refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

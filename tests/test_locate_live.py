@@ -26,6 +26,7 @@ from geogrid.locate.live import LiveLocator
 from geogrid.locate.probe import RevisionProbe, Revisions, conninfo_from_url, read_revisions
 from geogrid.settings import Settings
 from geogrid.storage.database import make_session_factory
+from tests.concurrency import run_coroutine
 
 DISTRICT = "610503"
 
@@ -332,7 +333,7 @@ def test_cached_signboard_expires_when_a_comes_back(
             moments = [back - timedelta(hours=1), back - timedelta(minutes=1)]
             return [await on_duty(t) for t in (*moments, back + timedelta(seconds=1))]
 
-        assert asyncio.run(around_the_return()) == [s.b_staff, s.b_staff, s.a_staff]
+        assert run_coroutine(around_the_return()) == [s.b_staff, s.b_staff, s.a_staff]
         assert locator.reloads == 1
     finally:
         with other.begin() as conn:
@@ -377,7 +378,7 @@ def test_probe_tokens_match_the_index_and_survive_a_lost_connection(
         assert probe.backend_pids() != [pid]
 
     try:
-        asyncio.run(reads())
+        run_coroutine(reads())
     finally:
         probe.close()
 
@@ -388,7 +389,7 @@ def test_probe_and_session_read_the_same_revisions(
     """A reload labels its state with revisions read in its session: the probe's tokens."""
     probe = RevisionProbe(conninfo_from_url(settings.database_url))
     try:
-        assert asyncio.run(probe.read(DISTRICT)) == read_revisions(db, DISTRICT)
+        assert run_coroutine(probe.read(DISTRICT)) == read_revisions(db, DISTRICT)
     finally:
         probe.close()
 
@@ -431,6 +432,6 @@ def test_concurrent_reads_share_a_query_that_starts_after_them(
         assert probe.queries == 3
 
     try:
-        asyncio.run(scenario())
+        run_coroutine(scenario())
     finally:
         probe.close()
