@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     )
     boundaries_dir: Path = PROJECT_ROOT / "data" / "boundaries"
     geometry_tolerance_m: float = Field(default=0.5, gt=0)
+    tiles_embed_limit: int = Field(
+        default=20_000,
+        ge=0,
+        description="Map pages draw a layer with more features than this from vector tiles "
+        "(/tiles) instead of embedding it in the page.",
+    )
+    tiles_max_age_s: int = Field(
+        default=0,
+        ge=0,
+        description="How long a client may use a tile of current data without asking again; 0 "
+        "(default) makes it revalidate every time, which its ETag answers with a cheap 304.",
+    )
 
     @field_validator("database_url")
     @classmethod
