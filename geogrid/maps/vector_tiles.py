@@ -11,7 +11,7 @@ shifted, and the page says so.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlencode
 
 from folium.elements import JSCSSMixin
@@ -89,7 +89,8 @@ class VectorTileLayer(JSCSSMixin, Layer):
         {% endmacro %}
         """
     )
-    default_js: ClassVar[list[tuple[str, str]]] = [("leaflet.vectorgrid", VECTORGRID_JS)]
+    # folium's JSCSSMixin declares this a plain list attribute, which a ClassVar cannot override.
+    default_js = [("leaflet.vectorgrid", VECTORGRID_JS)]  # noqa: RUF012
 
     def __init__(
         self,
