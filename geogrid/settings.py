@@ -39,8 +39,14 @@ class Settings(BaseSettings):
     tiles_embed_limit: int = Field(
         default=20_000,
         ge=0,
-        description="Map pages draw a layer with more features than this from vector tiles "
+        description="The grids page draws a layer with more grids than this from vector tiles "
         "(/tiles) instead of embedding it in the page.",
+    )
+    tiles_embed_issue_limit: int = Field(
+        default=200_000,
+        ge=0,
+        description="The heatmap page draws more issues than this from vector tiles. Higher "
+        "than the grids' limit: past 50 000 issues the page embeds ~100 m cells, not points.",
     )
     tiles_max_age_s: int = Field(
         default=0,

@@ -26,7 +26,9 @@ TILE_PATHS = "svg.leaflet-tile path"
 
 @pytest.fixture(scope="module")
 def tiled_server(settings: Settings, demo: Engine) -> Iterator[LiveServer]:
-    app_settings = settings.model_copy(update={"tiles_embed_limit": EMBED_LIMIT})
+    app_settings = settings.model_copy(
+        update={"tiles_embed_limit": EMBED_LIMIT, "tiles_embed_issue_limit": EMBED_LIMIT}
+    )
     from api.main import create_app
 
     with serve_app(create_app(app_settings)) as server:

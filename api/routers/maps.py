@@ -81,7 +81,7 @@ def grids_page(page: MapPageDep) -> HTMLResponse:
 @router.get("/heatmap", response_class=HTMLResponse, summary="Issue heatmap with monthly animation")
 def heatmap_page(page: MapPageDep, filters: IssueFilterDep) -> HTMLResponse:
     return page.render(
-        issue_heatmap, issue_filter=filters, embed_limit=page.settings.tiles_embed_limit
+        issue_heatmap, issue_filter=filters, embed_limit=page.settings.tiles_embed_issue_limit
     )
 
 
