@@ -27,6 +27,7 @@ from api.routers import (
     ogc,
     open311,
     pages,
+    tiles,
 )
 from api.routers.locate import LiveLocateMiddleware, render_live_answer
 from api.static import mount_static
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ogc,
         maps,
         analysis,
+        tiles,
     ):
         app.include_router(module.router)
     return app

@@ -45,6 +45,24 @@ class Settings(BaseSettings):
             "(the rolled-back test app), which the probe's connections cannot see."
         ),
     )
+    tiles_embed_limit: int = Field(
+        default=20_000,
+        ge=0,
+        description="The grids page draws a layer with more grids than this from vector tiles "
+        "(/tiles) instead of embedding it in the page.",
+    )
+    tiles_embed_issue_limit: int = Field(
+        default=200_000,
+        ge=0,
+        description="The heatmap page draws more issues than this from vector tiles. Higher "
+        "than the grids' limit: past 50 000 issues the page embeds ~100 m cells, not points.",
+    )
+    tiles_max_age_s: int = Field(
+        default=0,
+        ge=0,
+        description="How long a client may use a tile of current data without asking again; 0 "
+        "(default) makes it revalidate every time, which its ETag answers with a cheap 304.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -75,12 +75,14 @@ MapPageDep = Annotated[MapPage, Depends()]
 
 @router.get("/grids", response_class=HTMLResponse, summary="Grids by level with signboards")
 def grids_page(page: MapPageDep) -> HTMLResponse:
-    return page.render(grids_map)
+    return page.render(grids_map, embed_limit=page.settings.tiles_embed_limit)
 
 
 @router.get("/heatmap", response_class=HTMLResponse, summary="Issue heatmap with monthly animation")
 def heatmap_page(page: MapPageDep, filters: IssueFilterDep) -> HTMLResponse:
-    return page.render(issue_heatmap, issue_filter=filters)
+    return page.render(
+        issue_heatmap, issue_filter=filters, embed_limit=page.settings.tiles_embed_issue_limit
+    )
 
 
 @router.get(

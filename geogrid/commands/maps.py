@@ -25,13 +25,14 @@ def _map_function(name: str) -> Callable[..., Any]:
     from geogrid.maps.hotspots_map import hotspots_map
     from geogrid.maps.rates import rates_map
 
-    return {
+    functions: dict[str, Callable[..., Any]] = {
         "grids": grids_map,
         "heatmap": issue_heatmap,
         "rates": rates_map,
         "hotspots": hotspots_map,
         "gaps": gaps_map,
-    }[name]
+    }
+    return functions[name]
 
 
 def render_map_file(

@@ -176,6 +176,10 @@ CDN_ASSETS: dict[str, LocalAsset] = {
     f"{_CDNJS}/leaflet.markercluster/1.1.0/MarkerCluster.Default.css": _npm(
         "leaflet.markercluster/dist/MarkerCluster.Default.css"
     ),
+    # geogrid.maps.vector_tiles: Leaflet.VectorGrid, with its dependencies bundled in.
+    "https://unpkg.com/leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.js": _npm(
+        "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js"
+    ),
     # branca colour maps (choropleth legends) add d3 v3 while they render.
     f"{_CDNJS}/d3/3.5.5/d3.min.js": _npm("d3/d3.min.js"),
 }

@@ -1,11 +1,17 @@
 """The issue heatmap (``/maps/heatmap``): the filtered issues as heat, and a monthly animation
 over the last 12 months (HeatMapWithTime). Past 50 000 issues the points arrive as weighted
-~100 m cells (:mod:`geogrid.analysis.heatmap`), so a year of a district stays a light page."""
+~100 m cells (:mod:`geogrid.analysis.heatmap`), so a year of a district stays a light page.
+
+Past ``embed_limit`` issues (a city or a province) the page embeds no issue at all: it draws
+the issues layer of the vector tiles (:mod:`geogrid.maps.vector_tiles`), counted per cell
+below zoom 14 and single points above, with the same filter, and leaves out the monthly
+animation, whose frames would have to be embedded."""
 
 from __future__ import annotations
 
 import folium
 from folium.plugins import HeatMap, HeatMapWithTime
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geogrid.analysis.filters import IssueFilter
@@ -14,6 +20,8 @@ from geogrid.analysis.layers import require_grids
 from geogrid.maps.basemaps import DisplayCRS, add_html
 from geogrid.maps.choropleth import colour_bar_legend
 from geogrid.maps.page import district_map, outline_grids
+from geogrid.maps.vector_tiles import VectorTileLayer, tile_url
+from geogrid.storage.models import Issue
 
 __all__ = ["HEAT_GRADIENT", "issue_heatmap"]
 
@@ -50,9 +58,31 @@ def issue_heatmap(
     basemap: str = "blank",
     tianditu_key: str | None = None,
     months: int = 12,
+    embed_limit: int | None = None,
+    tiles_prefix: str = "/tiles",
 ) -> folium.Map:
-    """Heat of the filtered issues, with the level-1 grid outlines for orientation."""
+    """Heat of the filtered issues, with the level-1 grid outlines for orientation.
+
+    ``embed_limit``: more filtered issues than this are drawn from the vector tiles at
+    ``tiles_prefix`` (None, the default for exports and notebooks, always embeds).
+    """
     issue_filter = issue_filter or IssueFilter()
+    if embed_limit is not None:
+        total = session.execute(
+            select(func.count())
+            .select_from(Issue)
+            .where(Issue.district_adcode == district_adcode, *issue_filter.clauses())
+        ).scalar_one()
+        if total > embed_limit:
+            return _tiled_heatmap(
+                session,
+                district_adcode=district_adcode,
+                issue_filter=issue_filter,
+                basemap=basemap,
+                tianditu_key=tianditu_key,
+                total=total,
+                tiles_prefix=tiles_prefix,
+            )
     data = heatmap_data(
         session, district_adcode=district_adcode, issue_filter=issue_filter, months=months
     )
@@ -107,4 +137,63 @@ def issue_heatmap(
         f"{data.frame.issues} 件问题"
         + (f", 按约 {data.cell_m:.0f} m 网格汇总" if data.aggregated else ", 逐点显示"),
     ]
+    return page.finish("问题热力图", lines)
+
+
+def _tiled_heatmap(
+    session: Session,
+    *,
+    district_adcode: str,
+    issue_filter: IssueFilter,
+    basemap: str,
+    tianditu_key: str | None,
+    total: int,
+    tiles_prefix: str,
+) -> folium.Map:
+    """The heatmap page when the issues are too many to embed: cells and points from tiles."""
+    outline = outline_grids(session, district_adcode=district_adcode)
+    require_grids(outline, district_adcode=district_adcode, what="level-1 grids")
+    page = district_map(
+        session,
+        district_adcode=district_adcode,
+        shown=[g.display for g in outline],
+        title="问题热力图 / issue heatmap",
+        basemap=basemap,
+        tianditu_key=tianditu_key,
+    )
+    page.outline(
+        outline,
+        colour="#555",
+        tooltip=folium.GeoJsonTooltip(fields=["name", "code"], aliases=["网格", "编码"]),
+    )
+    url = tile_url(
+        "issues",
+        district_adcode=district_adcode,
+        prefix=tiles_prefix,
+        start=issue_filter.start.isoformat() if issue_filter.start else None,
+        end=issue_filter.end.isoformat() if issue_filter.end else None,
+        category=issue_filter.category,
+        status=list(issue_filter.statuses) or None,
+    )
+    VectorTileLayer(
+        "issues",
+        url=url,
+        name=f"问题 ({total} 件, 矢量瓦片)",
+        style={
+            "radius": 5,
+            "color": "#b10026",
+            "weight": 1,
+            "fillColor": "#fd8d3c",
+            "fillOpacity": 0.6,
+        },
+        popup_fields=[("count", "件数"), ("id", "编号"), ("status", "状态"), ("category", "类别")],
+        radius_by_count=True,
+    ).add_to(page.m)
+    lines = [
+        issue_filter.describe(),
+        f"{total} 件问题, 按矢量瓦片显示: 14 级以下按格汇总 (圆越大件数越多), 放大后逐点",
+        "问题较多, 未含逐月动画; 缩短时间范围可恢复",
+    ]
+    if page.shift.gcj02:
+        lines.append("高德底图下矢量瓦片未纠偏 (WGS 84), 可能偏移数百米")
     return page.finish("问题热力图", lines)

@@ -72,6 +72,7 @@ __all__ = [
     "IssueEvent",
     "IssueGrid",
     "IssueReporter",
+    "IssueRevision",
     "PartyOrganisation",
     "Staff",
 ]
@@ -564,3 +565,18 @@ class CalendarDay(Base):
     is_workday: Mapped[bool] = mapped_column(Boolean)
     name: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+# -- tiles: issue revision counter (migration 0015) -----------------------------------------------
+
+
+class IssueRevision(Base):
+    """A counter per district, bumped by a statement-level trigger on every change to ``issues``
+    (whoever writes). Issue vector tiles take their ETag from it, so an unchanged tile answers
+    304 without reading the issues."""
+
+    __tablename__ = "issue_revisions"
+
+    district_adcode: Mapped[str] = mapped_column(String(6), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    changed_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
