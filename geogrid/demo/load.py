@@ -150,6 +150,10 @@ def load_demo(
                     conn, set(years_around(now)) | set(range(first_year, now.year + 1))
                 )
                 counts = _write(conn, data, stages, now=now)
+                # Planner statistics now, not whenever autovacuum comes by (it may be off): on
+                # a freshly loaded district without them, point lookups and tiles pick
+                # sequential scans and run three to a hundred times slower.
+                conn.execute("ANALYZE")
     finally:
         raw.close()
     return DemoReport(
