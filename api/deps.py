@@ -35,6 +35,14 @@ ANONYMOUS: Final = "anonymous"
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """The request's session; its transaction commits when the route returns.
+
+    Used with ``scope="function"`` (:data:`SessionDep`): the commit runs *before* the answer
+    is sent. With FastAPI's default (request) scope it ran after — a report could be answered
+    201 and then lose its commit to a dropped connection, the client never knowing. Now a
+    failed commit is the answer (503 when the database went away), and a retry with the same
+    Idempotency-Key settles whether the first one landed.
+    """
     with session_scope(request.app.state.session_factory) as session:
         yield session
 
@@ -44,7 +52,7 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_db_engine(settings)
+        engine = create_db_engine(settings, request_timeouts=True)
         session_factory = make_session_factory(engine)
         index_cache = IndexCache()
         app.state.engine = engine
@@ -59,7 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live: LiveLocator[bytes] | None = None
         if settings.locate_live:
             live = LiveLocator(
-                probe=RevisionProbe(conninfo_from_url(settings.database_url)),
+                probe=RevisionProbe(
+                    conninfo_from_url(settings.database_url),
+                    timeout_s=settings.database_connect_timeout_s,
+                ),
                 session_factory=session_factory,
                 index_cache=index_cache,
                 render=render_live_answer,

@@ -17,13 +17,22 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.preconditions import entity_tag
-from geogrid.errors import RULES, GeogridError, NotFoundError, PreconditionFailedError
+from geogrid.errors import (
+    RULES,
+    DatabaseUnavailableError,
+    GeogridError,
+    NotFoundError,
+    PreconditionFailedError,
+)
+from geogrid.storage.faults import database_fault
 
 PROBLEM_JSON = "application/problem+json"
 #: Where the problem types live: ``/problems/<rule>``.
@@ -39,6 +48,7 @@ __all__ = [
     "install_problem_handlers",
     "problem_response",
     "problem_type",
+    "unavailable_problem",
 ]
 
 
@@ -76,7 +86,7 @@ def _describe_validation_error(err: dict[str, Any]) -> dict[str, Any]:
     return {"field": ".".join(loc), "message": err.get("msg", "invalid value")}
 
 
-def _geogrid_problem(request: Request, exc: GeogridError) -> JSONResponse:
+def _geogrid_problem(request: Request, exc: GeogridError) -> Response:
     detail = exc.detail
     extra = {k: v for k, v in exc.extra.items() if k != "rule"}
     if isinstance(exc, PreconditionFailedError) and exc.current_version is not None:
@@ -85,9 +95,37 @@ def _geogrid_problem(request: Request, exc: GeogridError) -> JSONResponse:
         extra["etag"] = tag
         if tag not in detail:
             detail = f"{detail} (If-Match: {tag})"
+    headers = None
+    if isinstance(exc, DatabaseUnavailableError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        # a route may answer in its own protocol's error shape (Open311 does)
+        render = getattr(request.scope.get("route"), "render_unavailable", None)
+        if render is not None:
+            response: Response = render(request, exc)
+            return response
     return problem_response(
-        exc.status, exc.title, detail, rule=exc.rule, instance=request.url.path, **extra
+        exc.status,
+        exc.title,
+        detail,
+        rule=exc.rule,
+        instance=request.url.path,
+        headers=headers,
+        **extra,
     )
+
+
+def unavailable_problem(request: Request, exc: BaseException) -> Response | None:
+    """The 503 answer of a database fault (:func:`geogrid.storage.faults.database_fault`),
+    or None when ``exc`` is not the database being away. Logged once, for operators, with
+    the server's host:port; the answer names neither."""
+    settings = request.app.state.settings
+    fault = database_fault(
+        exc, database_url=settings.database_url, retry_after_s=settings.retry_after_s
+    )
+    if fault is None:
+        return None
+    logger.warning("%s %s: %s", request.method, request.url.path, fault.operator_message)
+    return _geogrid_problem(request, fault)
 
 
 def describe_problem(rule: str) -> dict[str, Any]:
@@ -103,8 +141,19 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error as problem+json, and serve the problem types at ``/problems``."""
 
     @app.exception_handler(GeogridError)
-    async def _geogrid_error(request: Request, exc: GeogridError) -> JSONResponse:
+    async def _geogrid_error(request: Request, exc: GeogridError) -> Response:
         return _geogrid_problem(request, exc)
+
+    async def _database_error(request: Request, exc: Exception) -> Response:
+        # Handled here, in the exception middleware, so an outage is a plain answer (no
+        # traceback re-raised to the server); anything else goes on to the 500 handler.
+        response = unavailable_problem(request, exc)
+        if response is None:
+            raise exc
+        return response
+
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.add_exception_handler(psycopg.Error, _database_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -135,7 +184,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # an outage met outside the routes (a middleware) is still a 503, not a 500
+        unavailable = unavailable_problem(request, exc)
+        if unavailable is not None:
+            return unavailable
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             500,

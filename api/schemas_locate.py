@@ -17,6 +17,7 @@ __all__ = [
     "PartyOrgRead",
     "SignboardRead",
     "StaffRead",
+    "StaleRead",
 ]
 
 
@@ -86,9 +87,24 @@ class AddressMatchRead(BaseModel):
     community: str | None
 
 
+class StaleRead(BaseModel):
+    """Present only on an answer given from memory while the database was unreachable."""
+
+    message: str = Field(
+        description='"boundaries as of revision R at T" (also the Geogrid-Stale header)'
+    )
+    boundary_revision: str = Field(description="The district's boundary revision answered from")
+    checked_at: datetime = Field(description="Last moment that revision was confirmed current")
+    reason: str = Field(description="Why the database could not be asked")
+
+
 class LocateRead(BaseModel):
     lon: float = Field(description="WGS 84 longitude that was located")
     lat: float
+    stale: StaleRead | None = Field(
+        default=None,
+        description="Only while the database is unreachable: the boundaries answered from",
+    )
     district_adcode: str
     admin_areas: list[AdminAreaRead]
     chain: list[GridRead] = Field(description="Level 1 first, down to the deepest grid")

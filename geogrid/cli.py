@@ -1,11 +1,17 @@
 """The ``geogrid`` command line (typer). Every command has ``--help``.
 
 Commands own their transaction, as requests do in the API.
+
+A database that cannot be reached is an operator's problem, not a bug: every command then says
+``database unreachable at host:port (reason)`` on stderr and exits with
+:data:`EXIT_DATABASE_UNAVAILABLE`, without a traceback (:class:`GeogridTyper`). Other errors
+keep typer's traceback, because those are bugs to report.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any, Final
 
 import typer
 from rich.console import Console
@@ -13,13 +19,38 @@ from rich.console import Console
 from geogrid.commands import register_all
 from geogrid.settings import Settings, get_settings
 
-app = typer.Typer(help="geogrid: grid management (网格化管理) on PostGIS.", no_args_is_help=True)
+#: Exit status of a command that could not reach (or write to) the database: 69 is
+#: EX_UNAVAILABLE of sysexits.h, "a service is unavailable", so scripts can retry on it.
+EXIT_DATABASE_UNAVAILABLE: Final = 69
+
+console = Console(stderr=True)
+
+
+class GeogridTyper(typer.Typer):
+    """The root command: a database fault ends the command with one line and a non-zero
+    exit instead of a traceback (see the module docstring)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            from geogrid.storage.faults import database_fault
+
+            settings = get_settings()
+            fault = database_fault(
+                exc, database_url=settings.database_url, retry_after_s=settings.retry_after_s
+            )
+            if fault is None:
+                raise
+            console.print(f"[red]{fault.operator_message}[/red]", highlight=False, soft_wrap=True)
+            raise SystemExit(EXIT_DATABASE_UNAVAILABLE) from None
+
+
+app = GeogridTyper(help="geogrid: grid management (网格化管理) on PostGIS.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="The Huazhou demo district (adcode 610503).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
-
-console = Console(stderr=True)
 
 
 def _settings() -> Settings:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Final
 __all__ = [
     "RULES",
     "ConflictError",
+    "DatabaseUnavailableError",
     "GeogridError",
     "InvalidInputError",
     "NotFoundError",
@@ -39,6 +40,10 @@ RULES: Final[dict[str, str]] = {
     "not_found": "The resource named does not exist (check the code or id).",
     "method_not_allowed": "The resource exists but does not answer this HTTP method.",
     "http_error": "A protocol-level refusal of the request.",
+    "database_unavailable": "The database cannot be reached, or cannot take the request now "
+    "(refused, timed out, restarting, read-only, or too busy: a lock or statement timeout). "
+    "Nothing is wrong with the request: send it again after `Retry-After` seconds. A report "
+    "sent with an Idempotency-Key is filed once, however often it is retried.",
     "conflict": "The request is well formed but conflicts with the current state.",
     "precondition_required": "A change needs the version it was made on (If-Match with the "
     "ETag of the version read), so that it cannot silently overwrite someone else's change.",
@@ -156,6 +161,46 @@ class ConflictError(GeogridError):
     status = 409
     title = "Conflict"
     default_rule = "conflict"
+
+
+class DatabaseUnavailableError(GeogridError):
+    """The database cannot serve the request now; the same request later may succeed.
+
+    Why its own class: a client must tell "try again shortly" (503 with ``Retry-After``) from
+    "your request is wrong" (4xx) and from "the server is broken" (500). ``state`` says what
+    was met (``unreachable``, ``read_only`` or ``busy``) and is answered as the ``database``
+    member; ``where`` (host:port) is for operators — logs and the CLI — and is not put in
+    answers to clients; ``retry_after_s`` becomes the ``Retry-After`` header.
+    """
+
+    status = 503
+    title = "Database unavailable"
+    default_rule = "database_unavailable"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        state: str,
+        reason: str,
+        where: str,
+        retry_after_s: int,
+        rule: str | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(
+            detail, rule=rule, database=state, reason=reason, retry_after=retry_after_s, **extra
+        )
+        self.state = state
+        self.reason = reason
+        self.where = where
+        self.retry_after_s = retry_after_s
+
+    @property
+    def operator_message(self) -> str:
+        """What an operator reads (CLI, logs): ``database unreachable at host:port (reason)``."""
+        what = {"read_only": "read-only", "busy": "busy"}.get(self.state, "unreachable")
+        return f"database {what} at {self.where} ({self.reason})"
 
 
 class PreconditionRequiredError(GeogridError):

@@ -36,6 +36,39 @@ class Settings(BaseSettings):
     )
     boundaries_dir: Path = PROJECT_ROOT / "data" / "boundaries"
     geometry_tolerance_m: float = Field(default=0.5, gt=0)
+    # -- when the database goes away: fail fast and say when to come back
+    database_connect_timeout_s: int = Field(
+        default=3,
+        ge=2,
+        description=(
+            "Seconds a connection attempt may take (libpq connect_timeout; libpq treats less "
+            "than 2 as 2). Short, so that requests do not pile up while the database is away."
+        ),
+    )
+    database_lock_timeout_s: float = Field(
+        default=15,
+        ge=0,
+        description="Seconds an API statement may wait for a lock before the request answers "
+        "503 (PostgreSQL lock_timeout; 0 = wait forever).",
+    )
+    database_statement_timeout_s: float = Field(
+        default=60,
+        ge=0,
+        description="Seconds an API statement may run before the request answers 503 "
+        "(PostgreSQL statement_timeout; 0 = no limit).",
+    )
+    database_pool_timeout_s: float = Field(
+        default=10, gt=0, description="Seconds a request waits for a free pooled connection."
+    )
+    database_application_name: str = Field(
+        default="geogrid",
+        description="application_name of the app's connections (pg_stat_activity shows it).",
+    )
+    retry_after_s: int = Field(
+        default=5,
+        ge=1,
+        description="Retry-After (seconds) of a 503 answered while the database is unavailable.",
+    )
     locate_live: bool = Field(
         default=True,
         description=(

@@ -40,9 +40,16 @@ def test_unknown_path_is_problem_json(client: TestClient) -> None:
 
 
 def test_health_fails_cleanly_without_a_database() -> None:
-    bad = Settings(database_url="postgresql+psycopg://nobody:x@127.0.0.1:1/none")
-    with TestClient(create_app(bad), raise_server_exceptions=False) as client:
+    """A closed port: 503 naming the database as unreachable, with Retry-After (raised
+    server exceptions would fail the test: the outage is an answer, not an error)."""
+    bad = Settings(database_url="postgresql+psycopg://nobody:x@127.0.0.1:1/none", retry_after_s=7)
+    with TestClient(create_app(bad)) as client:
         response = client.get("/health")
-    assert response.status_code == 500
+    assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
-    assert "nobody" not in response.text  # no internals leak
+    assert response.headers["retry-after"] == "7"
+    body = response.json()
+    assert body["database"] == "unreachable" and body["rule"] == "database_unavailable"
+    assert body["type"] == "/problems/database_unavailable"
+    assert "connection refused" in body["detail"]
+    assert "nobody" not in response.text and "127.0.0.1" not in response.text  # no internals

@@ -15,6 +15,11 @@ an address, ``at``, values the endpoint would reject, a point in no grid (the 40
 nearest one), an app built with ``locate_live=False`` (tests inside one transaction) — goes to
 the declared endpoint :func:`get_locate`, which stays the reference: same parameters in
 OpenAPI, same validation and errors, and byte-identical answers (tests compare).
+
+While the database is away the middleware keeps answering points from the last state in
+memory, marked stale (the ``Geogrid-Stale`` header and a ``stale`` member: "boundaries as of
+revision R at time T"); everything that needs the database — addresses, ``at``, the declared
+endpoint — answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -42,10 +47,10 @@ from geogrid.errors import InvalidInputError
 from geogrid.locate.batch import locate_rows, read_rows, write_csv, write_ndjson
 from geogrid.locate.chain import EDGE_RULE, PointLocation, locate_point
 from geogrid.locate.index import IndexCache
-from geogrid.locate.live import LiveLocator
+from geogrid.locate.live import LiveLocator, Staleness
 from geogrid.storage.database import session_scope
 
-__all__ = ["LiveLocateMiddleware", "LocateQuery", "render_live_answer", "router"]
+__all__ = ["STALE_HEADER", "LiveLocateMiddleware", "LocateQuery", "render_live_answer", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +121,16 @@ def render_live_answer(location: PointLocation) -> bytes:
     return _json_bytes(body)[1:]
 
 
-async def live_locate(app_state: Any, query_string: bytes) -> bytes | None:
-    """The JSON body of GET /locate for a plain current point lookup, or None when the
-    request is anything else (or the app has no live locator) and the declared endpoint must
-    answer it."""
+async def live_locate(
+    app_state: Any, query_string: bytes, *, now: datetime | None = None
+) -> tuple[bytes, Staleness | None] | None:
+    """The JSON body of GET /locate for a plain current point lookup, with its staleness
+    (None when the database confirmed it current), or None when the request is anything else
+    (or the app has no live locator) and the declared endpoint must answer it.
+
+    A stale body carries ``"stale": {...}`` after the point; it is assembled per response
+    from the cached answer, which never holds it, so answers are the plain bytes again as
+    soon as the database is back."""
     locator: LiveLocator[bytes] | None = app_state.live_locator
     if locator is None:
         return None
@@ -133,19 +144,28 @@ async def live_locate(app_state: Any, query_string: bytes) -> bytes | None:
     if len(adcode) != 6 or not adcode.isdigit():
         return None  # not an adcode: no cache entry for it; the endpoint answers 404
     try:
-        found = await locator.locate(query.lon, query.lat, district_adcode=adcode, crs=query.crs)
+        found = await locator.locate(
+            query.lon, query.lat, district_adcode=adcode, crs=query.crs, now=now
+        )
     except InvalidInputError:
         return None  # the declared endpoint answers 422 naming the accepted systems
-    except psycopg.OperationalError:
-        log.warning("locate probe failed; answering through the session", exc_info=True)
+    except psycopg.OperationalError as exc:
+        # nothing in memory for this district: the session path answers (503 if it is away)
+        log.warning("locate probe failed; answering through the session: %s", exc)
         return None
     if found is None:
         return None
-    wlon, wlat, rest = found
-    return b'{"lon":%b,"lat":%b,%b' % (repr(wlon).encode(), repr(wlat).encode(), rest)
+    point = b'{"lon":%b,"lat":%b,' % (repr(found.lon).encode(), repr(found.lat).encode())
+    if found.stale is None:
+        return point + found.value, None
+    stale = b'"stale":%b,' % _json_bytes(found.stale.as_dict())
+    return point + stale + found.value, found.stale
 
 
 _JSON_HEADERS = (b"content-type", b"application/json")
+#: The header of an answer given from memory while the database is away; its value is
+#: "boundaries as of revision R at T" (the body's ``stale.message``).
+STALE_HEADER = "Geogrid-Stale"
 
 
 class LiveLocateMiddleware:
@@ -157,18 +177,16 @@ class LiveLocateMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/locate" and scope["method"] == "GET":
-            body = await live_locate(scope["app"].state, scope["query_string"])
-            if body is not None:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-length", str(len(body)).encode()),
-                            _JSON_HEADERS,
-                        ],
-                    }
-                )
+            found = await live_locate(scope["app"].state, scope["query_string"])
+            if found is not None:
+                body, stale = found
+                headers = [(b"content-length", str(len(body)).encode()), _JSON_HEADERS]
+                if stale is not None:
+                    headers += [
+                        (STALE_HEADER.encode(), stale.message.encode("ascii")),
+                        (b"cache-control", b"no-store"),
+                    ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)

@@ -1,6 +1,12 @@
 """Open311 GeoReport v2 at /open311/v2, in JSON (``.json``) and XML (``.xml``). Errors in
 Open311's ``[{code, description}]`` shape (``<errors><error>`` in XML) with the right HTTP
-status, because 311 clients parse that, not problem+json."""
+status, because 311 clients parse that, not problem+json.
+
+That holds for the database being away too: wherever the fault is met (the session's first
+query, the commit after the route returned), the app's handler asks the matched route how to
+answer it (:class:`Open311Route`), and a 311 client gets ``503`` with ``Retry-After`` and
+``[{"code": 503, "description": ...}]`` — an HTTP status and error document it already
+handles, and a retry it can make (``POST /requests`` after a 503 may be sent again)."""
 
 from __future__ import annotations
 
@@ -12,13 +18,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from api.deps import SessionDep, SettingsDep
-from geogrid.errors import GeogridError
+from geogrid.errors import DatabaseUnavailableError, GeogridError
 from geogrid.issues import open311
 from geogrid.issues.open311_xml import render_xml
-
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 _ATTRIBUTE = re.compile(r"^attribute\[(.+)\]$")
 FORMATS = ("json", "xml")
@@ -32,6 +37,26 @@ def _render(kind: str, fmt: str, payload: Any, status: int) -> Response:
     return JSONResponse(encoded, status_code=status)
 
 
+def _errors(fmt: str, exc: GeogridError) -> Response:
+    """An Open311 error document for a library error; ``Retry-After`` on a 503."""
+    response = _render("errors", fmt, [{"code": exc.status, "description": exc.detail}], exc.status)
+    if isinstance(exc, DatabaseUnavailableError):
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
+class Open311Route(APIRoute):
+    """A route of this router: a database fault is answered as an Open311 error document
+    (the app's problem handler calls :meth:`render_unavailable` of the matched route)."""
+
+    def render_unavailable(self, request: Request, exc: DatabaseUnavailableError) -> Response:
+        fmt = str(request.path_params.get("fmt", "json"))
+        return _errors(fmt if fmt in FORMATS else "json", exc)
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+
+
 def _answer(kind: str, fmt: str, call: Callable[[], Any], status: int = 200) -> Response:
     """Run ``call`` and answer its result as document ``kind`` in ``fmt`` (json or xml)."""
     if fmt not in FORMATS:
@@ -41,7 +66,7 @@ def _answer(kind: str, fmt: str, call: Callable[[], Any], status: int = 200) -> 
     try:
         return _render(kind, fmt, call(), status)
     except GeogridError as exc:
-        return _render("errors", fmt, [{"code": exc.status, "description": exc.detail}], exc.status)
+        return _errors(fmt, exc)
 
 
 @router.get("/discovery.{fmt}")

@@ -22,6 +22,13 @@ the current staff and party organisations of every grid (one query,
 Answers are the ones :func:`~geogrid.locate.chain.locate_point` gives (tests compare them).
 Past dates (``at``) and addresses are not handled here: they go to ``locate_point``.
 
+When the database goes away (the probe, or a reload, meets a fault of
+:func:`~geogrid.storage.faults.database_fault`), a district already in memory keeps answering
+from the state it holds, marked stale: :class:`Staleness` — "boundaries as of revision R at
+time T", T being the last moment the probe confirmed that state current. The mark travels next
+to the cached answer, never inside it, so the first lookup after the database is back is the
+plain answer again. A district never loaded raises the fault (nothing to answer from).
+
 The app builds one locator in its lifespan (``api.main.create_app``) and closes its probe at
 shutdown; nothing here is created on first use.
 """
@@ -35,8 +42,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
+import psycopg
 import shapely
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,8 +58,9 @@ from geogrid.locate.signboard import (
 )
 from geogrid.spatial.crs import CoordinateSystem
 from geogrid.storage.database import session_scope
+from geogrid.storage.faults import classify_fault, fault_reason
 
-__all__ = ["LiveLocator"]
+__all__ = ["LiveAnswer", "LiveLocator", "Staleness"]
 
 T = TypeVar("T")
 
@@ -60,6 +69,46 @@ T = TypeVar("T")
 MAX_ANSWERS = 100_000
 
 _AnswerKey = tuple[int, tuple[int, ...], tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """An answer given from memory while the database could not be asked whether it is
+    current: the boundaries are those of ``boundary_revision`` (the district's revision
+    counter, ``"0"`` if never changed), last confirmed current at ``checked_at``."""
+
+    boundary_revision: str
+    checked_at: datetime
+    reason: str
+
+    @property
+    def message(self) -> str:
+        """``boundaries as of revision R at T`` (T in ISO 8601, UTC): the header's value.
+
+        >>> Staleness("12", datetime(2026, 11, 2, 8, 0, tzinfo=UTC), "connection refused").message
+        'boundaries as of revision 12 at 2026-11-02T08:00:00+00:00'
+        """
+        return (
+            f"boundaries as of revision {self.boundary_revision} at {self.checked_at.isoformat()}"
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        """The ``stale`` member of a stale answer."""
+        return {
+            "message": self.message,
+            "boundary_revision": self.boundary_revision,
+            "checked_at": self.checked_at.isoformat(),
+            "reason": f"database unreachable ({self.reason})",
+        }
+
+
+class LiveAnswer(NamedTuple, Generic[T]):
+    """A live lookup: the WGS 84 point, the rendered answer, and whether it is stale."""
+
+    lon: float
+    lat: float
+    value: T
+    stale: Staleness | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +129,11 @@ class _District(Generic[T]):
     index: GridIndex
     data: SignboardData
     answers: dict[_AnswerKey, _Answer[T]]
+    #: the last moment the probe confirmed ``revisions`` current (the mark of a stale answer)
+    checked_at: datetime
+
+    def staleness(self, reason: str) -> Staleness:
+        return Staleness(self.revisions.boundary.split("@")[0], self.checked_at, reason)
 
 
 class LiveLocator(Generic[T]):
@@ -123,23 +177,48 @@ class LiveLocator(Generic[T]):
         district_adcode: str,
         crs: str | CoordinateSystem = "wgs84",
         now: datetime | None = None,
-    ) -> tuple[float, float, T] | None:
-        """``(lon, lat, rendered answer)`` for a point in ``crs`` (converted to WGS 84), or
-        None when no general grid covers it (the caller then asks ``locate_point`` for the
-        404 with the nearest grid).
+    ) -> LiveAnswer[T] | None:
+        """The rendered answer for a point in ``crs`` (converted to WGS 84), with the point,
+        or None when no general grid covers it (the caller then asks ``locate_point`` for the
+        404 with the nearest grid). While the database cannot be reached, a district in
+        memory answers from it with :attr:`LiveAnswer.stale` set.
 
         Raises
         ------
         InvalidInputError
             Coordinates out of range or unknown ``crs`` (as ``locate_point``).
         psycopg.OperationalError
-            The probe cannot reach the database (callers may answer through a session).
+            The probe cannot reach the database and the district was never loaded (callers
+            may answer through a session, which answers 503 if the database is away).
         """
         wlon, wlat = to_wgs84_point(lon, lat, crs)
-        revisions = await self._probe.read(district_adcode)
+        now = now or datetime.now(UTC)
         district = self._districts.get(district_adcode)
-        if district is None or district.revisions != revisions:
-            district = await asyncio.to_thread(self._reload, district_adcode, revisions)
+        stale: Staleness | None = None
+        try:
+            revisions = await self._probe.read(district_adcode)
+        except psycopg.OperationalError as exc:
+            if district is None:
+                raise
+            stale = district.staleness(fault_reason(str(exc)))
+        else:
+            if district is None or district.revisions != revisions:
+                try:
+                    district = await asyncio.to_thread(
+                        self._reload, district_adcode, revisions, now
+                    )
+                except Exception as exc:
+                    # reachable for the probe, gone for the reload: the state held serves
+                    # if it is an outage, anything else is a real error
+                    fault = classify_fault(exc)
+                    if district is None or fault is None:
+                        raise
+                    stale = district.staleness(fault[1])
+                else:
+                    district.checked_at = now
+            else:
+                district.checked_at = now
+        assert district is not None
         index = district.index
         point = shapely.Point(wlon, wlat)
         covering = index.covering(wlon, wlat, point=point)
@@ -151,13 +230,12 @@ class LiveLocator(Generic[T]):
             tuple(int(p) for p in covering if index.dedicated[p]),
             tuple(index.admin_areas(wlon, wlat, point=point)),
         )
-        now = now or datetime.now(UTC)
         answer = district.answers.get(key)
         if answer is None or not answer.fresh(now):
             answer = self._answer(district, key, now)
-        return wlon, wlat, answer.value
+        return LiveAnswer(wlon, wlat, answer.value, stale)
 
-    def _reload(self, district_adcode: str, seen: Revisions) -> _District[T]:
+    def _reload(self, district_adcode: str, seen: Revisions, now: datetime) -> _District[T]:
         """The district's state as committed now: at least as new as ``seen`` (the probe's
         read, which began after the request arrived)."""
         with self._lock:
@@ -180,6 +258,7 @@ class LiveLocator(Generic[T]):
                 index=index,
                 data=dataclasses.replace(data, revision=index.revision),
                 answers={},
+                checked_at=now,
             )
             self._districts[district_adcode] = district
             self.reloads += 1

@@ -11,8 +11,11 @@ times the query itself, for two short strings.
 Why awaited in the event loop: the read is a send and one wait for the socket to become
 readable. Run in the thread pool (as it was) a lookup paid two thread hops and a GIL hand-over
 per request — more than the query; here the loop serves other requests while PostgreSQL
-answers. Connecting (rare: once per pooled connection) is the only blocking step, and it runs
-in a worker thread.
+answers. Connecting (rare: once per pooled connection) is awaited in the loop too, through
+libpq's non-blocking connect: a blocking ``PQconnectdb`` in a worker thread holds the GIL for
+the whole attempt, so while the database did not answer (an outage that times out) it froze
+every request of the process — including the lookups answered from memory — for the connect
+timeout.
 
 Why a query at all and not LISTEN/NOTIFY: a notification reaches the listening connection some
 time *after* the writer's COMMIT has returned, so a lookup sent right after an edit could miss
@@ -100,8 +103,16 @@ class RevisionProbe:
     once — what ``pool_pre_ping`` gives the engine, without paying a ping on every request.
     """
 
-    def __init__(self, conninfo: str) -> None:
-        self._conninfo = make_conninfo(conninfo, application_name="geogrid-locate-probe").encode()
+    def __init__(self, conninfo: str, *, timeout_s: float = 3.0) -> None:
+        # connect_timeout bounds a connection attempt in libpq (2 s at the least); the read
+        # itself is bounded in the loop, so a server that stops answering makes the read fail
+        # in ``timeout_s`` instead of hanging every lookup that waits on it.
+        self._conninfo = make_conninfo(
+            conninfo,
+            application_name="geogrid-locate-probe",
+            connect_timeout=str(max(2, round(timeout_s))),
+        ).encode()
+        self._timeout_s = timeout_s
         self._idle: list[pq.abc.PGconn] = []
         # Per district: the future the next query fills, and whether a query is running.
         self._next: dict[bytes, asyncio.Future[tuple[bytes | None, bytes | None]]] = {}
@@ -110,19 +121,36 @@ class RevisionProbe:
         self._closed = False
         self.queries = 0
 
-    def _connect(self) -> pq.abc.PGconn:
-        """A new connection with the statement prepared (blocking: run in a worker thread)."""
-        conn = pq.PGconn.connect(self._conninfo)
-        if conn.status != pq.ConnStatus.OK:
-            message = conn.get_error_message()
+    async def _connect(self) -> pq.abc.PGconn:
+        """A new connection with the statement prepared, within ``timeout_s``."""
+        conn = pq.PGconn.connect_start(self._conninfo)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                while (status := conn.connect_poll()) != pq.PollingStatus.OK:
+                    if status == pq.PollingStatus.FAILED:
+                        raise psycopg.OperationalError(
+                            f"locate probe cannot connect: {conn.get_error_message()}"
+                        )
+                    await _ready(conn.socket, write=status == pq.PollingStatus.WRITING)
+                conn.nonblocking = 1
+                conn.send_prepare(_NAME, _SQL)
+                await _flush(conn)
+                error = None
+                for result in await _results(conn):
+                    if result.status != pq.ExecStatus.COMMAND_OK:
+                        error = conn.get_error_message() or str(result.status)
+                if error is not None:
+                    raise psycopg.OperationalError(
+                        f"locate probe cannot prepare its query: {error}"
+                    )
+        except TimeoutError:
             conn.finish()
-            raise psycopg.OperationalError(f"locate probe cannot connect: {message}")
-        result = conn.prepare(_NAME, _SQL)
-        if result.status != pq.ExecStatus.COMMAND_OK:
-            message = conn.get_error_message()
+            raise psycopg.OperationalError(
+                f"locate probe cannot connect: timeout expired after {self._timeout_s} s"
+            ) from None
+        except BaseException:
             conn.finish()
-            raise psycopg.OperationalError(f"locate probe cannot prepare its query: {message}")
-        conn.nonblocking = 1
+            raise
         return conn
 
     async def read(self, district_adcode: str) -> Revisions:
@@ -154,16 +182,16 @@ class RevisionProbe:
             self._running.discard(district)
 
     async def _read(self, district: bytes) -> tuple[bytes | None, bytes | None]:
-        conn = self._idle.pop() if self._idle else await asyncio.to_thread(self._connect)
+        conn = self._idle.pop() if self._idle else await self._connect()
         self.queries += 1
         try:
             try:
-                values = await _query(conn, district)
+                values = await self._bounded_query(conn, district)
             except psycopg.OperationalError as exc:
                 log.info("locate probe failed (%s); reconnecting", exc)
                 conn.finish()
-                conn = await asyncio.to_thread(self._connect)
-                values = await _query(conn, district)
+                conn = await self._connect()
+                values = await self._bounded_query(conn, district)
         except BaseException:
             # Failed, or cancelled mid-query (the loop is closing): the connection may hold
             # a half-read answer, so it is not reused.
@@ -174,6 +202,18 @@ class RevisionProbe:
         else:
             self._idle.append(conn)
         return values
+
+    async def _bounded_query(
+        self, conn: pq.abc.PGconn, district: bytes
+    ) -> tuple[bytes | None, bytes | None]:
+        """The probe query, failing as a lost connection after ``timeout_s`` without answer."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await _query(conn, district)
+        except TimeoutError:
+            raise psycopg.OperationalError(
+                f"locate probe failed: timeout expired after {self._timeout_s} s"
+            ) from None
 
     @property
     def idle_connections(self) -> int:
@@ -192,13 +232,15 @@ class RevisionProbe:
             conn.finish()
 
 
-async def _query(conn: pq.abc.PGconn, district: bytes) -> tuple[bytes | None, bytes | None]:
-    """Run the prepared probe on a non-blocking connection, waiting in the event loop."""
-    conn.send_query_prepared(_NAME, [district])
+async def _flush(conn: pq.abc.PGconn) -> None:
+    """Send what libpq buffered, waiting in the event loop while the socket is full."""
     while conn.flush():
         await _ready(conn.socket, write=True)
-    row: tuple[bytes | None, bytes | None] | None = None
-    error: str | None = None
+
+
+async def _results(conn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
+    """Every result of the command sent, waiting in the event loop for each."""
+    results: list[pq.abc.PGresult] = []
     while True:
         conn.consume_input()
         if conn.is_busy():
@@ -206,7 +248,17 @@ async def _query(conn: pq.abc.PGconn, district: bytes) -> tuple[bytes | None, by
             continue
         result = conn.get_result()
         if result is None:
-            break
+            return results
+        results.append(result)
+
+
+async def _query(conn: pq.abc.PGconn, district: bytes) -> tuple[bytes | None, bytes | None]:
+    """Run the prepared probe on a non-blocking connection, waiting in the event loop."""
+    conn.send_query_prepared(_NAME, [district])
+    await _flush(conn)
+    row: tuple[bytes | None, bytes | None] | None = None
+    error: str | None = None
+    for result in await _results(conn):
         if result.status == pq.ExecStatus.TUPLES_OK and result.ntuples == 1:
             row = result.get_value(0, 0), result.get_value(0, 1)
         else:
