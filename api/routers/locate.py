@@ -45,7 +45,7 @@ from geogrid.locate.index import IndexCache
 from geogrid.locate.live import LiveLocator
 from geogrid.storage.database import session_scope
 
-__all__ = ["LiveLocateMiddleware", "LocateQuery", "render_live_answer", "router"]
+__all__ = ["LiveLocateMiddleware", "LocateQuery", "live_locate", "render_live_answer", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +116,12 @@ def render_live_answer(location: PointLocation) -> bytes:
     return _json_bytes(body)[1:]
 
 
-async def live_locate(app_state: Any, query_string: bytes) -> bytes | None:
+async def live_locate(
+    app_state: Any, query_string: bytes, *, now: datetime | None = None
+) -> bytes | None:
     """The JSON body of GET /locate for a plain current point lookup, or None when the
     request is anything else (or the app has no live locator) and the declared endpoint must
-    answer it."""
+    answer it. ``now`` (default: the clock) is for tests that compare it at chosen moments."""
     locator: LiveLocator[bytes] | None = app_state.live_locator
     if locator is None:
         return None
@@ -133,7 +135,9 @@ async def live_locate(app_state: Any, query_string: bytes) -> bytes | None:
     if len(adcode) != 6 or not adcode.isdigit():
         return None  # not an adcode: no cache entry for it; the endpoint answers 404
     try:
-        found = await locator.locate(query.lon, query.lat, district_adcode=adcode, crs=query.crs)
+        found = await locator.locate(
+            query.lon, query.lat, district_adcode=adcode, crs=query.crs, now=now
+        )
     except InvalidInputError:
         return None  # the declared endpoint answers 422 naming the accepted systems
     except psycopg.OperationalError:
