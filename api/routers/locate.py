@@ -30,13 +30,13 @@ import logging
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import psycopg
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
-from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import SessionDep, SettingsDep
@@ -50,7 +50,14 @@ from geogrid.locate.index import IndexCache
 from geogrid.locate.live import LiveLocator, Staleness
 from geogrid.storage.database import session_scope
 
-__all__ = ["STALE_HEADER", "LiveLocateMiddleware", "LocateQuery", "render_live_answer", "router"]
+__all__ = [
+    "STALE_HEADER",
+    "LiveLocateMiddleware",
+    "LocateQuery",
+    "live_locate",
+    "render_live_answer",
+    "router",
+]
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +137,16 @@ async def live_locate(
 
     A stale body carries ``"stale": {...}`` after the point; it is assembled per response
     from the cached answer, which never holds it, so answers are the plain bytes again as
-    soon as the database is back."""
+    soon as the database is back. ``now`` (default: the clock) is for tests that compare it at
+    chosen moments."""
     locator: LiveLocator[bytes] | None = app_state.live_locator
     if locator is None:
         return None
     try:
-        query = LocateQuery.model_validate(dict(QueryParams(query_string)))
+        # What dict(QueryParams(query_string)) holds (last value of a repeated name wins),
+        # without building the multi-dict.
+        params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+        query = LocateQuery.model_validate(params)
     except ValidationError:
         return None  # the declared endpoint answers 422 with the same model's message
     if query.lon is None or query.lat is None or query.address is not None or query.at is not None:

@@ -124,6 +124,10 @@ def to_wgs84_point(
             lon=lon,
             lat=lat,
         )
+    if system is CoordinateSystem.WGS84:
+        # Already WGS 84: what to_wgs84 would return, without its array round trip (most of
+        # a live lookup's CPU once the rest is cached).
+        return float(lon), float(lat)
     x, y = to_wgs84(lon, lat, system)
     return float(x), float(y)
 

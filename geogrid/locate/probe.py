@@ -115,7 +115,7 @@ class RevisionProbe:
         self._timeout_s = timeout_s
         self._idle: list[pq.abc.PGconn] = []
         # Per district: the future the next query fills, and whether a query is running.
-        self._next: dict[bytes, asyncio.Future[tuple[bytes | None, bytes | None]]] = {}
+        self._next: dict[bytes, asyncio.Future[Revisions]] = {}
         self._running: set[bytes] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -166,8 +166,7 @@ class RevisionProbe:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         # Shielded: a caller that goes away must not cancel the answer of the others.
-        boundary, staff = await asyncio.shield(waiter)
-        return Revisions.from_values(boundary, staff)
+        return await asyncio.shield(waiter)
 
     async def _serve(self, district: bytes) -> None:
         """Run queries for the district while callers wait for one."""
@@ -175,7 +174,8 @@ class RevisionProbe:
             while (waiter := self._next.pop(district, None)) is not None:
                 # Popped before the query starts: whoever asks from now on waits for the next.
                 try:
-                    waiter.set_result(await self._read(district))
+                    # One Revisions per query, shared by its waiters.
+                    waiter.set_result(Revisions.from_values(*await self._read(district)))
                 except Exception as exc:  # every waiter gets it; the probe keeps serving
                     waiter.set_exception(exc)
         finally:
