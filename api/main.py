@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.limits import install_limits
 from api.problems import install_problem_handlers
 from api.routers import (
     analysis,
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost but for Starlette's error handler: the hot lookup skips routing (it checks
     # app.state.live_locator itself, so an app without one passes every request through).
     app.add_middleware(LiveLocateMiddleware)
+    # Outside the live lookup: limits, rate limits and security headers apply to it too.
+    install_limits(app, settings)
     mount_static(app, settings)
     for module in (
         health,
