@@ -62,6 +62,7 @@ RULES: Final[dict[str, str]] = {
     "archive": "An uploaded archive is corrupt, unpacks too large, or compresses too well to "
     "be a real file.",
     "encoding": "The text encoding named is unknown, or the file's text does not decode with it.",
+    "backup": "A database dump or restore failed: the detail quotes pg_dump/pg_restore.",
     "upload": "The uploaded file could not be parsed within the time and memory allowed.",
     # -- issues: workflow and handling levels
     "illegal_transition": "The workflow does not allow this step from the issue's current "
