@@ -74,7 +74,7 @@ class LimitError(StarletteHTTPException):
             str(self.detail),
             rule=self.rule,
             instance=path,
-            headers=self.headers,
+            headers=dict(self.headers) if self.headers else None,
         )
 
 

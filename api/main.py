@@ -77,6 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Grid management (网格化管理): grids, locate, issues and maps on PostGIS.",
         lifespan=lifespan,
+        # GEOGRID_DOCS_ENABLED=false turns the interactive documentation (and its schema) off
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
     install_problem_handlers(app)

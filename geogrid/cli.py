@@ -99,16 +99,23 @@ def serve(
 
     settings = _settings()
     logging.basicConfig(level=logging.INFO)
-    options = {"host": host or settings.host, "port": port or settings.port, "log_level": "info"}
+    bind_host, bind_port = host or settings.host, port or settings.port
     if workers > 1:
         # uvicorn's supervisor forks the workers, pings them, and starts a new one when one
         # dies (a crash in C code, an OOM kill): a crash costs one worker's requests in flight.
         # Each worker builds its app from the environment (and the settings file).
-        uvicorn.run("api.main:create_app", factory=True, workers=workers, **options)
+        uvicorn.run(
+            "api.main:create_app",
+            factory=True,
+            workers=workers,
+            host=bind_host,
+            port=bind_port,
+            log_level="info",
+        )
         return
     from api.main import create_app
 
-    uvicorn.run(create_app(settings), **options)
+    uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
 
 
 @app.command("up")

@@ -201,3 +201,14 @@ def test_every_answer_carries_the_security_headers(
     assert "frame-ancestors 'self'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+def test_the_documentation_can_be_switched_off(settings: Settings, demo: Engine) -> None:
+    closed = settings.model_copy(update={"docs_enabled": False})
+    with rolled_back_app(closed, demo) as (client, _, _):
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert client.get(path).status_code == 404
+        assert client.get("/health").status_code == 200
+    with rolled_back_app(settings, demo) as (client, _, _):
+        assert client.get("/docs").status_code == 200
+        assert client.get("/openapi.json").json()["info"]["title"] == "geogrid"

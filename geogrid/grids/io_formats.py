@@ -533,9 +533,11 @@ def read_features(
     )
 
 
-def _without_paths(message: str, workdir: str) -> str:
+def _without_paths(message: str, *directories: str | Path) -> str:
     """GDAL's message with the server's directories taken out (it names the files it read)."""
-    return message.replace(str(Path(workdir)) + "/", "").replace(tempfile.gettempdir() + "/", "")
+    for directory in (*directories, tempfile.gettempdir()):
+        message = message.replace(str(directory).rstrip("/") + "/", "")
+    return message
 
 
 # --- writing -----------------------------------------------------------------------------------
