@@ -212,3 +212,19 @@ def test_the_documentation_can_be_switched_off(settings: Settings, demo: Engine)
     with rolled_back_app(settings, demo) as (client, _, _):
         assert client.get("/docs").status_code == 200
         assert client.get("/openapi.json").json()["info"]["title"] == "geogrid"
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_documentation_works_offline(client: TestClient, page: str) -> None:
+    """Every script and stylesheet of the documentation pages comes from this server."""
+    import re
+
+    html = client.get(page).text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+    urls += re.findall(r"(?:url|spec-url)\s*[:=]\s*['\"]([^'\"]+)['\"]", html)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    for url in urls:
+        if url.startswith("/static/"):
+            response = client.get(url)
+            assert response.status_code == 200, url
+            assert response.headers["x-content-type-options"] == "nosniff"
