@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.limits import install_limits
 from api.problems import install_problem_handlers
 from api.routers import (
     analysis,
@@ -30,7 +31,7 @@ from api.routers import (
     tiles,
 )
 from api.routers.locate import LiveLocateMiddleware, render_live_answer
-from api.static import mount_static
+from api.static import mount_docs, mount_static
 from geogrid import __version__
 from geogrid.addresses.match import AddressIndexCache
 from geogrid.locate.index import IndexCache
@@ -80,12 +81,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Grid management (网格化管理): grids, locate, issues and maps on PostGIS.",
         lifespan=lifespan,
+        # GEOGRID_DOCS_ENABLED=false turns the documentation (and its schema) off; the pages
+        # themselves are served from the npm packages (api/static.py), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
+    if settings.docs_enabled:
+        mount_docs(app)
     app.state.settings = settings
     install_problem_handlers(app)
     # Outermost but for Starlette's error handler: the hot lookup skips routing (it checks
     # app.state.live_locator itself, so an app without one passes every request through).
     app.add_middleware(LiveLocateMiddleware)
+    # Outside the live lookup: limits, rate limits and security headers apply to it too.
+    install_limits(app, settings)
     mount_static(app, settings)
     for module in (
         health,

@@ -21,7 +21,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.preconditions import entity_tag
@@ -181,6 +181,27 @@ def install_problem_handlers(app: FastAPI) -> None:
             rule=_HTTP_RULES.get(exc.status_code, "http_error"),
             instance=request.url.path,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # A value the checks let through but PostgreSQL refuses (text too long for its
+        # column, a number out of range, a NUL byte): the client's mistake, not a crash. The
+        # driver's message quotes the SQL and its parameters, so only the class is logged.
+        # The request's session rolls back, so the connection returns to the pool clean.
+        logger.warning(
+            "value refused by the database on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc.orig).__name__,
+        )
+        return problem_response(
+            422,
+            "Invalid input",
+            "A value sent cannot be stored: it is too long for its field, out of range, or "
+            "holds characters text cannot (a NUL byte). Shorten or correct it.",
+            rule="unstorable_value",
+            instance=request.url.path,
         )
 
     @app.exception_handler(Exception)

@@ -58,11 +58,15 @@ class GridPropertiesCreate(_ClientProperties):
     village code); the server issues every other code."""
 
     name: str = Field(min_length=1, max_length=200)
-    parent: str | None = Field(default=None, description="Code of the parent grid.")
+    parent: str | None = Field(default=None, max_length=18, description="Code of the parent grid.")
     kind: Kind = "general"
     level: int | None = Field(default=None, ge=1, le=3, description="Checked against parent.")
-    code: str | None = Field(default=None, description="Level-1 only: the 12-digit code.")
-    admin_area: str | None = Field(default=None, description="Level-1: community/village code.")
+    code: str | None = Field(
+        default=None, max_length=18, description="Level-1 only: the 12-digit code."
+    )
+    admin_area: str | None = Field(
+        default=None, max_length=12, description="Level-1: community/village code."
+    )
     dedicated_type: DedicatedType | None = None
     estate_type: EstateType | None = None
     households: int | None = Field(default=None, ge=0)
@@ -96,7 +100,9 @@ class _FeatureIn(BaseModel):
         description='Named CRS of the coordinates, e.g. {"type": "name", "properties": '
         '{"name": "EPSG:4490"}}; or use the crs query parameter. Default EPSG:4326.',
     )
-    reason: str | None = Field(default=None, description="Why: stored as change_reason.")
+    reason: str | None = Field(
+        default=None, max_length=2000, description="Why: stored as change_reason."
+    )
 
 
 class GridFeatureCreate(_FeatureIn):
@@ -160,12 +166,14 @@ class RestoreRequest(BaseModel):
         description="The version to bring back as a new version (a retired grid: default its "
         "last version).",
     )
-    reason: str | None = None
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 class MergeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    codes: list[str] = Field(min_length=2, description="Adjacent sibling grids to merge.")
+    codes: list[str] = Field(
+        min_length=2, max_length=100, description="Adjacent sibling grids to merge."
+    )
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    reason: str | None = None
+    reason: str | None = Field(default=None, max_length=2000)

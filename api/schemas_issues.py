@@ -23,6 +23,9 @@ __all__ = [
 ]
 
 Level = Literal["grid", "community", "street", "department", "district"]
+#: The longest name a category or department may have: what a ledger column or a service list
+#: shows (a 50 MB name once made /open311/v2/services.json 157 MB).
+NAME_MAX = 200
 
 
 class IssueCreate(BaseModel):
@@ -55,12 +58,14 @@ class IssueCreate(BaseModel):
 class TransitionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to: str = Field(description="target state, e.g. accepted, in_progress, closed")
+    to: str = Field(max_length=32, description="target state, e.g. accepted, in_progress, closed")
     note: str | None = Field(default=None, max_length=2000)
     decision: str | None = Field(default=None, max_length=5000)
     resolution: str | None = Field(default=None, max_length=5000)
     rating: Literal["satisfied", "basically_satisfied", "unsatisfied"] | None = None
-    department: str | None = Field(default=None, description="department code (吹哨报到)")
+    department: str | None = Field(
+        default=None, max_length=32, description="department code (吹哨报到)"
+    )
     assignee_staff_id: int | None = None
     duplicate_of: int | None = None
 
@@ -77,8 +82,8 @@ class AttributeDefinition(BaseModel):
         "string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"
     ] = "string"
     required: bool = False
-    description: str
-    datatype_description: str | None = None
+    description: str = Field(max_length=2000)
+    datatype_description: str | None = Field(default=None, max_length=2000)
     position: int = 0
     values: list[dict[str, str]] = Field(default_factory=list)
 
@@ -87,55 +92,55 @@ class CategoryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(pattern=r"^[0-9A-Za-z]{2,16}$")
-    name: str = Field(min_length=1)
-    parent_code: str | None = None
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+    parent_code: str | None = Field(default=None, max_length=16)
     default_level: Level = "grid"
     deadline_hours: int = Field(default=72, gt=0)
     deadline_working_time: bool = Field(
         default=True,
         description="count deadline_hours in working hours (true) or calendar hours (false)",
     )
-    department_code: str | None = None
-    description: str | None = None
-    attributes: list[AttributeDefinition] = Field(default_factory=list)
+    department_code: str | None = Field(default=None, max_length=32)
+    description: str | None = Field(default=None, max_length=2000)
+    attributes: list[AttributeDefinition] = Field(default_factory=list, max_length=100)
 
 
 class CategoryUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
-    parent_code: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    parent_code: str | None = Field(default=None, max_length=16)
     default_level: Level | None = None
     deadline_hours: int | None = Field(default=None, gt=0)
     deadline_working_time: bool | None = None
-    department_code: str | None = None
-    description: str | None = None
+    department_code: str | None = Field(default=None, max_length=32)
+    description: str | None = Field(default=None, max_length=2000)
     active: bool | None = None
-    attributes: list[AttributeDefinition] | None = None
+    attributes: list[AttributeDefinition] | None = Field(default=None, max_length=100)
 
 
 class DepartmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(pattern=r"^[0-9A-Za-z_]{1,32}$")
-    name: str = Field(min_length=1)
-    kind: str = "other"
-    phone: str | None = None
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+    kind: str = Field(default="other", max_length=32)
+    phone: str | None = Field(default=None, max_length=32)
 
 
 class DepartmentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
-    kind: str | None = None
-    phone: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    kind: str | None = Field(default=None, max_length=32)
+    phone: str | None = Field(default=None, max_length=32)
     active: bool | None = None
 
 
 class AgendaDecision(BaseModel):
     issue_id: int
-    decision: str = Field(min_length=1)
-    note: str | None = None
+    decision: str = Field(min_length=1, max_length=5000)
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class AgendaDecisions(BaseModel):

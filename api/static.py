@@ -16,13 +16,24 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from geogrid.maps.assets import GENERATED_ASSETS, folium_templates_dir, missing_packages
 from geogrid.settings import Settings
 
-__all__ = ["CACHE_CONTROL", "mount_static"]
+__all__ = ["CACHE_CONTROL", "DOCS_ASSETS", "mount_docs", "mount_static"]
+
+#: The documentation pages' scripts, from the npm packages swagger-ui-dist and redoc
+#: (package.json), so /docs and /redoc work without internet access.
+DOCS_ASSETS = {
+    "swagger_js": "/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger_css": "/static/vendor/swagger-ui-dist/swagger-ui.css",
+    "swagger_favicon": "/static/vendor/swagger-ui-dist/favicon-32x32.png",
+    "redoc_js": "/static/vendor/redoc/bundles/redoc.standalone.js",
+}
 
 CACHE_CONTROL = "public, max-age=3600"
 logger = logging.getLogger("geogrid.api")
@@ -86,3 +97,29 @@ def mount_static(app: FastAPI, settings: Settings) -> None:
         CachedStaticFiles(directory=folium_templates_dir()),
         name="static-folium",
     )
+
+
+def mount_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) with their scripts from ``/static``
+    instead of FastAPI's default CDN, which a district's intranet often cannot reach."""
+    title = f"{app.title} API"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=title,
+            swagger_js_url=DOCS_ASSETS["swagger_js"],
+            swagger_css_url=DOCS_ASSETS["swagger_css"],
+            swagger_favicon_url=DOCS_ASSETS["swagger_favicon"],
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=title,
+            redoc_js_url=DOCS_ASSETS["redoc_js"],
+            redoc_favicon_url=DOCS_ASSETS["swagger_favicon"],
+            with_google_fonts=False,
+        )

@@ -87,7 +87,8 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
     port = free_port()
-    env = {**os.environ, "GEOGRID_DATABASE_URL": database_url()}
+    # The benchmark is one client at full speed: the per-client rate limit is off.
+    env = {**os.environ, "GEOGRID_DATABASE_URL": database_url(), "GEOGRID_RATE_LIMIT_PUBLIC": "0"}
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60

@@ -11,6 +11,7 @@ keep typer's traceback, because those are bugs to report.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Final
 
 import typer
@@ -66,6 +67,36 @@ def db_migrate(revision: str = typer.Argument("head", help="Alembic revision to 
     console.print(f"[green]database migrated to {revision}[/green]")
 
 
+@db_app.command("dump")
+def db_dump(
+    file: Path = typer.Argument(..., help="Where to write the dump (pg_dump -Fc)."),
+) -> None:
+    """Back up the whole database to FILE (restore it with `geogrid db restore`)."""
+    from geogrid.errors import GeogridError
+    from geogrid.storage.backup import dump_database
+
+    try:
+        dump_database(_settings().database_url, file)
+    except GeogridError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"[green]database dumped to {file}[/green]")
+
+
+@db_app.command("restore")
+def db_restore(file: Path = typer.Argument(..., help="A file `geogrid db dump` wrote.")) -> None:
+    """Restore FILE into the database (its tables replace the ones there, in one transaction)."""
+    from geogrid.errors import GeogridError
+    from geogrid.storage.backup import restore_database
+
+    try:
+        restore_database(_settings().database_url, file)
+    except GeogridError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"[green]database restored from {file}[/green]")
+
+
 @demo_app.command("load")
 def demo_load(
     seed: int | None = typer.Option(None, help="Random seed (default: GEOGRID_DEMO_SEED)."),
@@ -90,26 +121,39 @@ def demo_load(
 def serve(
     host: str | None = typer.Option(None, help="Address to bind (default GEOGRID_HOST)."),
     port: int | None = typer.Option(None, help="Port (default GEOGRID_PORT)."),
+    workers: int = typer.Option(
+        1, min=1, help="Worker processes; with more than one, a supervisor restarts any that dies."
+    ),
 ) -> None:
     """Serve the API and the maps (uvicorn)."""
     import uvicorn
 
-    from api.main import create_app
-
     settings = _settings()
     logging.basicConfig(level=logging.INFO)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-    )
+    bind_host, bind_port = host or settings.host, port or settings.port
+    if workers > 1:
+        # uvicorn's supervisor forks the workers, pings them, and starts a new one when one
+        # dies (a crash in C code, an OOM kill): a crash costs one worker's requests in flight.
+        # Each worker builds its app from the environment (and the settings file).
+        uvicorn.run(
+            "api.main:create_app",
+            factory=True,
+            workers=workers,
+            host=bind_host,
+            port=bind_port,
+            log_level="info",
+        )
+        return
+    from api.main import create_app
+
+    uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
 
 
 @app.command("up")
 def up(
     host: str | None = typer.Option(None, help="Address to bind (default GEOGRID_HOST)."),
     port: int | None = typer.Option(None, help="Port (default GEOGRID_PORT)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (see `geogrid serve`)."),
 ) -> None:
     """Migrate, load the demo district if the database is empty, then serve."""
     from geogrid.demo.load import load_demo
@@ -127,7 +171,7 @@ def up(
     console.print(
         f"[bold]geogrid serving on http://{host or settings.host}:{port or settings.port}[/bold]"
     )
-    serve(host=host, port=port)
+    serve(host=host, port=port, workers=workers)
 
 
 register_all(app)

@@ -53,6 +53,22 @@ RULES: Final[dict[str, str]] = {
     "was written; the report lists each refusal.",
     "actor": "X-Actor must be a name (percent-encoded UTF-8), at most 200 characters and "
     "without control characters.",
+    # -- limits (api/limits.py) and hard inputs
+    "body_too_large": "The request body is larger than the route accepts (1 MB for JSON; "
+    "uploads have their own caps): send less, or split it.",
+    "control_characters": "A value holds a control character (NUL, escape...): no field "
+    "accepts them; tabs and line breaks are allowed in text.",
+    "rate_limited": "Too many requests of this kind from one address: wait the Retry-After "
+    "seconds, then retry.",
+    "busy": "The server is already running as many heavy analyses as it allows: retry after "
+    "the Retry-After seconds.",
+    "unstorable_value": "A value cannot be stored (too long for its field, out of range, or "
+    "not valid text): shorten or correct it.",
+    "archive": "An uploaded archive is corrupt, unpacks too large, or compresses too well to "
+    "be a real file.",
+    "encoding": "The text encoding named is unknown, or the file's text does not decode with it.",
+    "backup": "A database dump or restore failed: the detail quotes pg_dump/pg_restore.",
+    "upload": "The uploaded file could not be parsed within the time and memory allowed.",
     # -- issues: workflow and handling levels
     "illegal_transition": "The workflow does not allow this step from the issue's current "
     "state; `allowed` lists the steps that are.",

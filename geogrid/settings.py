@@ -6,6 +6,7 @@ There is no module-level instance: callers take :func:`get_settings` (cached) or
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,14 +14,20 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The settings file scripts/up writes (database URL with its generated password); optional.
+ENV_FILE = Path(os.environ.get("GEOGRID_ENV_FILE", PROJECT_ROOT / ".state" / "geogrid.env"))
 
-__all__ = ["PROJECT_ROOT", "Settings", "get_settings"]
+__all__ = ["ENV_FILE", "PROJECT_ROOT", "Settings", "get_settings"]
 
 
 class Settings(BaseSettings):
     """Settings for the library, the CLI and the API."""
 
-    model_config = SettingsConfigDict(env_prefix="GEOGRID_", extra="ignore")
+    # The env file is where scripts/up keeps the generated database password (mode 0600);
+    # environment variables still win over it.
+    model_config = SettingsConfigDict(
+        env_prefix="GEOGRID_", extra="ignore", env_file=ENV_FILE, env_file_encoding="utf-8"
+    )
 
     database_url: str = Field(
         default="postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid",
@@ -95,6 +102,65 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a client may use a tile of current data without asking again; 0 "
         "(default) makes it revalidate every time, which its ETag answers with a cheap 304.",
+    )
+
+    # -- limits (see api/limits.py): what one request may cost the server
+    max_body_bytes: int = Field(
+        default=1 << 20,
+        gt=0,
+        description="Largest request body of a route that does not say otherwise (JSON: 1 MB).",
+    )
+    max_upload_bytes: int = Field(
+        default=200 << 20, gt=0, description="Largest grid file upload (POST /grids/import)."
+    )
+    max_batch_bytes: int = Field(
+        default=32 << 20,
+        gt=0,
+        description="Largest CSV/NDJSON body of POST /locate/batch and /addresses/import.",
+    )
+    max_photo_bytes: int = Field(
+        default=6 << 20, gt=0, description="Largest multipart body of a photo upload."
+    )
+    max_unpacked_bytes: int = Field(
+        default=512 << 20,
+        gt=0,
+        description="Largest total size of the files unpacked from an uploaded zip.",
+    )
+    max_unpack_ratio: float = Field(
+        default=200.0,
+        gt=1,
+        description="Largest ratio of a zip member's unpacked to packed size (zip bombs).",
+    )
+    parse_memory_bytes: int = Field(
+        default=2 << 30,
+        gt=0,
+        description="Address-space limit of the process that parses an uploaded file.",
+    )
+    parse_seconds: int = Field(
+        default=120, gt=0, description="CPU-time limit of the process that parses an upload."
+    )
+    heavy_analyses: int = Field(
+        default=2,
+        ge=1,
+        description="Heavy analyses (hotspots, gaps) run at once per process; others wait.",
+    )
+    heavy_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a heavy analysis waits for a slot before answering 503.",
+    )
+    rate_limit_reports: int = Field(
+        default=30,
+        ge=0,
+        description="Reports (POST /issues, Open311 POST) per client address per minute; 0: off.",
+    )
+    rate_limit_public: int = Field(
+        default=600,
+        ge=0,
+        description="Public reads (/locate, signboards, Open311) per client per minute; 0: off.",
+    )
+    docs_enabled: bool = Field(
+        default=True, description="Serve the API documentation at /docs and /redoc."
     )
 
     @field_validator("database_url")

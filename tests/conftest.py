@@ -25,7 +25,9 @@ DEFAULT_TEST_URL = "postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid_
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     url = os.environ.get("GEOGRID_TEST_DATABASE_URL", DEFAULT_TEST_URL)
-    return Settings(database_url=url)
+    # The suite files thousands of reports from one address: the per-client rate limits are
+    # off here and tested on their own (tests/test_limits.py).
+    return Settings(database_url=url, rate_limit_reports=0, rate_limit_public=0)
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep
+from api.limits import heavy_analysis
 from api.routers.analysis_params import (
     DistrictDep,
     GapTableParamsDep,
@@ -70,7 +71,11 @@ def rates(
     return geojson(result.geojson())
 
 
-@router.get("/hotspots", summary="Getis-Ord Gi* hot and cold grids (GeoJSON)")
+@router.get(
+    "/hotspots",
+    summary="Getis-Ord Gi* hot and cold grids (GeoJSON)",
+    dependencies=[Depends(heavy_analysis)],
+)
 def hotspots(
     session: SessionDep,
     district: DistrictDep,
@@ -83,7 +88,11 @@ def hotspots(
     return geojson(result.geojson())
 
 
-@router.get("/gaps", summary="Coverage gaps: territory, overlaps, posts, workload, activity")
+@router.get(
+    "/gaps",
+    summary="Coverage gaps: territory, overlaps, posts, workload, activity",
+    dependencies=[Depends(heavy_analysis)],
+)
 def gaps(session: SessionDep, district: DistrictDep, params: GapTableParamsDep) -> JSONResponse:
     return geojson(coverage_gaps(session, district_adcode=district, **asdict(params)).as_json())
 

@@ -15,14 +15,35 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import ActorDep, SessionDep, SettingsDep
 from geogrid.errors import InvalidInputError
 from geogrid.grids.io import FieldMapping, export_to_bytes, import_grids
-from geogrid.grids.io_formats import GridFormat, read_features
+from geogrid.grids.io_formats import GridFormat
+from geogrid.grids.isolated import read_features_isolated
 from geogrid.grids.repository import parse_at
 
 router = APIRouter(tags=["grids"])
 
 FormatName = Literal["geojson", "gpkg", "shp", "kml", "csv"]
-#: Uploads larger than this are refused before they are read (a district is a few MB).
+#: Uploads larger than this are refused (a district is a few MB); the body limit
+#: (``settings.max_upload_bytes``, api/limits.py) already stops larger bodies while they arrive.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+#: The longest file name kept (the suffix survives the cut: it names the format).
+MAX_FILENAME = 100
+
+
+def upload_filename(name: str | None) -> str:
+    r"""A safe local name for an uploaded file: its last path component, without control
+    characters, at most :data:`MAX_FILENAME` characters with its suffix kept.
+
+    >>> upload_filename("../../etc/网格\x00.geojson")
+    '网格.geojson'
+    >>> len(upload_filename("a" * 5000 + ".zip"))
+    100
+    """
+    base = Path((name or "").replace("\\", "/")).name
+    clean = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".") or "upload"
+    if len(clean) > MAX_FILENAME:
+        suffix = Path(clean).suffix[:10]
+        clean = clean[: MAX_FILENAME - len(suffix)] + suffix
+    return clean
 
 
 @router.get(
@@ -91,7 +112,7 @@ def import_grids_file(
         str | None, Form(description="Attribute encoding (default: detected).")
     ] = None,
 ) -> JSONResponse:
-    filename = Path(file.filename or "upload").name
+    filename = upload_filename(file.filename)
     fmt = GridFormat.parse(format, Path(filename))
     if filename.lower().endswith(".shp"):
         raise InvalidInputError(
@@ -111,7 +132,18 @@ def import_grids_file(
                         f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MB.", file=filename
                     )
                 out.write(chunk)
-        source = read_features(path, fmt, encoding=encoding, crs=crs)
+        # In a child process with memory and CPU limits: GDAL parsing a hostile file must not
+        # take the server down with it (geogrid.grids.isolated).
+        source = read_features_isolated(
+            path,
+            fmt,
+            encoding=encoding,
+            crs=crs,
+            max_unpacked_bytes=settings.max_unpacked_bytes,
+            max_unpack_ratio=settings.max_unpack_ratio,
+            memory_bytes=settings.parse_memory_bytes,
+            cpu_seconds=settings.parse_seconds,
+        )
     report = import_grids(
         session,
         source,

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep
+from api.limits import heavy_analysis
 from api.routers.analysis_params import (
     Basemap,
     DistrictDep,
@@ -92,13 +93,23 @@ def rates_page(page: MapPageDep, filters: IssueFilterDep, params: RateParamsDep)
     return page.render(rates_map, issue_filter=filters, **asdict(params))
 
 
-@router.get("/hotspots", response_class=HTMLResponse, summary="Getis-Ord Gi* hotspots")
+@router.get(
+    "/hotspots",
+    response_class=HTMLResponse,
+    summary="Getis-Ord Gi* hotspots",
+    dependencies=[Depends(heavy_analysis)],
+)
 def hotspots_page(
     page: MapPageDep, filters: IssueFilterDep, params: HotspotParamsDep
 ) -> HTMLResponse:
     return page.render(hotspots_map, issue_filter=filters, **asdict(params))
 
 
-@router.get("/gaps", response_class=HTMLResponse, summary="Coverage gaps, a layer per kind")
+@router.get(
+    "/gaps",
+    response_class=HTMLResponse,
+    summary="Coverage gaps, a layer per kind",
+    dependencies=[Depends(heavy_analysis)],
+)
 def gaps_page(page: MapPageDep, params: GapParamsDep) -> HTMLResponse:
     return page.render(gaps_map, **asdict(params))

@@ -12,6 +12,7 @@ strict UTF-8 first (GBK text is almost never valid UTF-8), then GBK, then GB 180
 
 from __future__ import annotations
 
+import codecs
 import enum
 import json
 import struct
@@ -38,8 +39,10 @@ __all__ = [
     "GridFormat",
     "SourceData",
     "SourceFeature",
+    "check_encoding",
     "detect_dbf_encoding",
     "read_features",
+    "unpack_zip",
     "write_features",
 ]
 
@@ -306,18 +309,123 @@ def _geometry_converter(source_crs: str | None, crs: str | None) -> Any:
     )
 
 
-def _find_shapefile(path: Path, workdir: Path) -> Path:
+#: Defaults of the unpacking caps (the API passes its settings): a district's Shapefile is a
+#: few MB unpacked; a 2 MB zip must not become 2 GiB on disk.
+MAX_UNPACKED_BYTES = 512 << 20
+MAX_UNPACK_RATIO = 200.0
+#: Members smaller than this are not held to the ratio (a tiny .cpg or .prj compresses well).
+_RATIO_FLOOR = 1 << 20
+
+
+def _archive_error(path: Path, why: str) -> InvalidInputError:
+    return InvalidInputError(f"{path.name}: {why}", rule="archive", file=path.name)
+
+
+def unpack_zip(
+    path: Path,
+    workdir: Path,
+    *,
+    max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
+    max_ratio: float = MAX_UNPACK_RATIO,
+) -> list[Path]:
+    """Unpack the files of a zip into ``workdir`` (flat: directories inside are dropped),
+    refusing corrupt archives and zip bombs.
+
+    The sizes a zip declares can lie, so the caps are checked twice: on the declared sizes
+    before anything is written, and on the bytes actually written, member by member, which
+    stops a lying archive after ``max_unpacked_bytes``.
+
+    Raises
+    ------
+    InvalidInputError
+        ``rule="archive"``: not a zip, corrupt, encrypted, unpacking past the caps.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise _archive_error(path, "is not a readable zip archive.") from exc
+    written: list[Path] = []
+    total = 0
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        declared = sum(m.file_size for m in members)
+        if declared > max_unpacked_bytes:
+            raise _archive_error(
+                path,
+                f"unpacks to {declared / 2**20:.0f} MB, more than the "
+                f"{max_unpacked_bytes / 2**20:.0f} MB allowed.",
+            )
+        for member in members:
+            if member.file_size > _RATIO_FLOOR and member.file_size > max_ratio * max(
+                member.compress_size, 1
+            ):
+                raise _archive_error(
+                    path, f"{member.filename!r} compresses too well to be a real file."
+                )
+            name = Path(member.filename.replace("\\", "/")).name
+            if not name or name.startswith(".") or any(ord(ch) < 32 for ch in name):
+                continue
+            target = workdir / name[-200:]
+            try:
+                with archive.open(member) as src, target.open("wb") as out:
+                    left = member.file_size
+                    while chunk := src.read(1 << 20):
+                        left -= len(chunk)
+                        total += len(chunk)
+                        if left < 0 or total > max_unpacked_bytes:
+                            raise _archive_error(
+                                path, f"{member.filename!r} unpacks larger than it declares."
+                            )
+                        out.write(chunk)
+            except (
+                zipfile.BadZipFile,
+                EOFError,
+                OSError,
+                RuntimeError,
+                NotImplementedError,
+            ) as exc:
+                # corrupt data, a bad CRC, an encrypted member, an unknown compression
+                raise _archive_error(
+                    path, f"{member.filename!r} cannot be unpacked (corrupt or encrypted)."
+                ) from exc
+            written.append(target)
+    return written
+
+
+def _find_shapefile(
+    path: Path,
+    workdir: Path,
+    *,
+    max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
+    max_ratio: float = MAX_UNPACK_RATIO,
+) -> Path:
     if path.suffix.lower() != ".zip":
         return path
-    with zipfile.ZipFile(path) as archive:
-        names = [n for n in archive.namelist() if not n.endswith("/") and ".." not in n]
-        archive.extractall(workdir, members=names)
+    unpack_zip(path, workdir, max_unpacked_bytes=max_unpacked_bytes, max_ratio=max_ratio)
     shps = sorted(p for p in workdir.rglob("*") if p.suffix.lower() == ".shp")
     if len(shps) != 1:
         raise InvalidInputError(
             f"{path.name} must hold exactly one .shp (found {len(shps)}).", file=path.name
         )
     return shps[0]
+
+
+def check_encoding(encoding: str) -> str:
+    """``encoding`` if Python knows it, else a 422 naming the ones files use.
+
+    >>> check_encoding("GBK")
+    'GBK'
+    """
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, ValueError):
+        raise InvalidInputError(
+            f"Unknown encoding {encoding[:40]!r}: use utf-8, gbk or gb18030 (or leave it out "
+            "to have it detected).",
+            rule="encoding",
+            value=encoding[:40],
+        ) from None
+    return encoding
 
 
 def read_features(
@@ -327,6 +435,8 @@ def read_features(
     encoding: str | None = None,
     crs: str | None = None,
     layer: str | int | None = None,
+    max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
+    max_unpack_ratio: float = MAX_UNPACK_RATIO,
 ) -> SourceData:
     """Every feature of a grid file, geometries in WGS84 (2-D).
 
@@ -341,13 +451,26 @@ def read_features(
     crs : str, optional
         Override the file's coordinate system: ``gcj02``/``bd09`` for files drawn on Amap or
         Baidu, or any EPSG code. CSV files have none and are read as WGS84 unless told.
+    max_unpacked_bytes, max_unpack_ratio : optional
+        Caps when unpacking a zipped Shapefile (see :func:`unpack_zip`).
     """
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"there is no file {path}", file=str(path))
     fmt = GridFormat.parse(fmt, path)
     with tempfile.TemporaryDirectory(prefix="geogrid-import-") as tmp:
-        data_path = _find_shapefile(path, Path(tmp)) if fmt is GridFormat.SHP else path
+        if encoding:
+            check_encoding(encoding)
+        data_path = (
+            _find_shapefile(
+                path,
+                Path(tmp),
+                max_unpacked_bytes=max_unpacked_bytes,
+                max_ratio=max_unpack_ratio,
+            )
+            if fmt is GridFormat.SHP
+            else path
+        )
         kwargs: dict[str, Any] = {}
         encoding_source = None
         if fmt is GridFormat.SHP:
@@ -365,8 +488,23 @@ def read_features(
                 warnings.simplefilter("ignore", RuntimeWarning)
                 frame = pyogrio.read_dataframe(data_path, **kwargs)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            why = _without_paths(str(exc), tmp, path.parent)
             raise InvalidInputError(
-                f"{path.name} cannot be read as {fmt.value}: {exc}", file=path.name
+                f"{path.name} cannot be read as {fmt.value}: {why}",
+                file=path.name,
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"{path.name}: the attribute text does not decode as "
+                f"{encoding or 'UTF-8'}; give the encoding it is in (e.g. gbk).",
+                rule="encoding",
+                file=path.name,
+            ) from exc
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"{path.name} cannot be read as {fmt.value}: the file is damaged or not what "
+                "its name says.",
+                file=path.name,
             ) from exc
     source_crs = frame.crs.to_string() if frame.crs is not None else None
     to_wgs84 = _geometry_converter(source_crs, crs)
@@ -393,6 +531,13 @@ def read_features(
         encoding_source=encoding_source,
         source_crs=source_crs,
     )
+
+
+def _without_paths(message: str, *directories: str | Path) -> str:
+    """GDAL's message with the server's directories taken out (it names the files it read)."""
+    for directory in (*directories, tempfile.gettempdir()):
+        message = message.replace(str(directory).rstrip("/") + "/", "")
+    return message
 
 
 # --- writing -----------------------------------------------------------------------------------

@@ -141,6 +141,8 @@ class GridIndex:
         shapely.prepare(self.admin_geoms)
         self.tree = shapely.STRtree(self.geoms)
         self.admin_tree = shapely.STRtree(self.admin_geoms)
+        _warm_up(self.geoms, self.tree)
+        _warm_up(self.admin_geoms, self.admin_tree)
         self._pos_of_id = {int(g): i for i, g in enumerate(self.grid_id)}
         kinds = ["dedicated" if d else "general" for d in self.dedicated]
         self.rank = np.array(
@@ -249,6 +251,23 @@ class GridIndex:
 
                 self._cells = CellLookup.build(self.geoms)
             return self._cells
+
+
+def _warm_up(geoms: NDArray[np.object_], tree: shapely.STRtree) -> None:
+    """Build, in this thread, every lazy structure the lookups will read.
+
+    GEOS builds a prepared polygon's point locator (and the interval tree under it) on the
+    first point test, and a tree may finish building on its first query: done by two request
+    threads at once, that first use races on plain C++ members, a known way to corrupt the
+    heap. One point test per polygon (and one query) here, before the index is handed to any
+    other thread, leaves every later use read-only, which GEOS allows from many threads.
+    """
+    if len(geoms) == 0:
+        return
+    probe = shapely.get_point(shapely.get_exterior_ring(shapely.get_geometry(geoms, 0)), 0)
+    probe = np.where(shapely.is_missing(probe), shapely.points(0.0, 0.0), probe)
+    shapely.intersects_xy(geoms, shapely.get_x(probe), shapely.get_y(probe))
+    tree.query(probe[0])
 
 
 def load_grid_index(session: Session, district_adcode: str) -> GridIndex:
