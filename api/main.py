@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from api.problems import install_problem_handlers
 from api.routers import (
     analysis,
+    districts,
     editor,
     grids,
     grids_io,
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         health,
         pages,
+        districts,
         editor,
         grids_io,
         grids,

@@ -408,17 +408,22 @@ def _sample_near(
     n: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """``n`` points normally spread around ``centre``, inside ``geom``."""
+    """``n`` points normally spread around ``centre``, inside ``geom``.
+
+    The spread widens while points miss, but never beyond the size of ``geom``: wider, a small
+    cell (an urban street) would only be hit more rarely, round after round."""
     shapely.prepare(geom)
     out: list[tuple[float, float]] = []
     scale = 1.0
+    minx, miny, maxx, maxy = geom.bounds
     while len(out) < n:
         x = rng.normal(centre[0], spread[0] * scale, 4 * n)
         y = rng.normal(centre[1], spread[1] * scale, 4 * n)
         for xi, yi in zip(x, y, strict=True):
             if len(out) < n and shapely.contains_xy(geom, xi, yi):
                 out.append((xi, yi))
-        scale *= 1.5
+        if spread[0] * scale < maxx - minx or spread[1] * scale < maxy - miny:
+            scale *= 1.5
     return np.array(out)
 
 

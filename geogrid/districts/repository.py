@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import shapely
@@ -100,7 +100,7 @@ def add_district(
     demo: bool = False,
     seed: int = 0,
     scale: float = 1.0,
-    now: datetime,
+    now: datetime | None = None,
     step: Callable[[str], None] | None = None,
 ) -> AddedDistrict:
     """Create ``division``'s district from its real boundary, and with ``demo`` generate what
@@ -108,7 +108,8 @@ def add_district(
     is (``added`` False), so adding a province twice adds only what is missing.
 
     ``seed`` and the adcode together seed the generator: the same command on another database
-    generates the same district. ``step`` is told what is being written (progress bars).
+    generates the same district; ``now`` (default: the clock) is the end of the generated year
+    of issues. ``step`` is told what is being written (progress bars).
     """
     from geogrid.demo.generate import generate_demo
     from geogrid.demo.load import ADVISORY_LOCK_KEY, seed_demo_calendar, write_demo
@@ -136,6 +137,7 @@ def add_district(
             ),
         )
         return report
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
     spec = district_spec(
         division, boundary, seed=_district_seed(seed, division.adcode), scale=scale
     )
@@ -225,17 +227,16 @@ def remove_districts(session: Session, adcodes: list[str], *, force: bool = Fals
             adcodes=missing,
         )
     if not force:
-        held: dict[str, int] = dict(
-            session.execute(
+        held: dict[str, int] = {
+            str(adcode): int(n)
+            for adcode, n in session.execute(
                 text(
                     "SELECT district_adcode, count(*) FROM issues "
                     "WHERE district_adcode = ANY(:d) GROUP BY district_adcode"
                 ),
                 {"d": adcodes},
             )
-            .tuples()
-            .all()
-        )
+        }
         if held:
             which = ", ".join(f"{a} ({n} issues)" for a, n in sorted(held.items()))
             raise ConflictError(
