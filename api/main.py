@@ -17,6 +17,7 @@ from api.limits import install_limits
 from api.problems import install_problem_handlers
 from api.routers import (
     analysis,
+    districts,
     editor,
     grids,
     grids_io,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         health,
         pages,
+        districts,
         editor,
         grids_io,
         grids,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import html
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep
@@ -33,10 +34,20 @@ def _notice(title: str, message: str, status: int) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse, summary="Landing map of the district")
-def landing(session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+def landing(
+    session: SessionDep,
+    settings: SettingsDep,
+    district: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{6}$",
+            description="District adcode (default GEOGRID_DISTRICT_ADCODE)",
+        ),
+    ] = None,
+) -> HTMLResponse:
     """The district boundary and its current level-1 grids, on a map that loads nothing from
     the internet. A district without data yet gets a page that says so."""
-    adcode = settings.district_adcode
+    adcode = district or settings.district_adcode
     try:
         check_assets(settings)
     except MissingAssetsError as exc:

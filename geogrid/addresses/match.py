@@ -35,7 +35,8 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
-from geogrid.addresses.normalize import normalize_address
+from geogrid.addresses.normalize import DEFAULT_PREFIXES, normalize_address
+from geogrid.addresses.prefixes import district_prefixes
 from geogrid.errors import InvalidInputError, NotFoundError
 
 __all__ = [
@@ -138,6 +139,8 @@ class AddressIndex:
     towns: list[str]
     communities: list[str]
     views: dict[tuple[bool, bool], _View] = field(default_factory=dict)
+    #: The district's own province/city/district prefixes (:func:`district_prefixes`).
+    prefixes: tuple[tuple[str, ...], ...] = DEFAULT_PREFIXES
 
     @classmethod
     def load(cls, session: Session, district_adcode: str) -> AddressIndex:
@@ -171,6 +174,7 @@ class AddressIndex:
             community=[r.community for r in rows],
             towns=sorted(towns, key=len, reverse=True),
             communities=sorted(communities, key=len, reverse=True),
+            prefixes=district_prefixes(session, district_adcode),
         )
         index._build_views()
         return index
@@ -179,7 +183,7 @@ class AddressIndex:
         for shape in ((False, False), (True, False), (False, True), (True, True)):
             self.views[shape] = _View()
         for entry, full in enumerate(self.full_text):
-            town, key = _split(normalize_address(full), self.towns, [])
+            town, key = _split(normalize_address(full, self.prefixes), self.towns, [])
             if self.town[entry] is None and town is not None:
                 self.town[entry] = town
             for drop_road, drop_unit in self.views:
@@ -321,7 +325,7 @@ def match_address(
         another place; ``extra["candidates"]`` holds up to five ``{address_id, full_text,
         score}``.
     """
-    normalized = normalize_address(text or "")
+    normalized = normalize_address(text or "", district_prefixes(session, district_adcode))
     if not normalized:
         raise InvalidInputError("The address is empty: give a Chinese address.", address=text)
     rows = _exact(session, district_adcode, normalized)
@@ -344,7 +348,8 @@ def match_address(
 
 def match_in_index(index: AddressIndex, text: str, normalized: str | None = None) -> AddressMatch:
     """The in-memory stages of :func:`match_address` (no database): keys, fuzzy, decision."""
-    normalized = normalize_address(text) if normalized is None else normalized
+    if normalized is None:
+        normalized = normalize_address(text, index.prefixes)
     found = index.candidates(normalized)
     if found:
         score, entry, precision = found[0]

@@ -17,11 +17,56 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["DEFAULT_PREFIXES", "chinese_to_int", "normalize_address"]
+__all__ = ["DEFAULT_PREFIXES", "chinese_to_int", "normalize_address", "prefix_forms"]
 
 DEFAULT_PREFIXES = (("陕西省", "陕西"), ("渭南市", "渭南"), ("华州区", "华州"))
 """Province, city and district, each optional, each in its long or short form, in this order.
-A short form is only dropped when it is not the start of a longer name (华州街道 stays)."""
+A short form is only dropped when it is not the start of a longer name (华州街道 stays).
+The prefixes of the Huazhou demo; callers that know the district pass its own
+(:func:`geogrid.addresses.prefixes.district_prefixes`)."""
+
+# Longest first: 广西壮族自治区 → 广西, not 广西壮族自治.
+_ADMIN_SUFFIXES = (
+    "维吾尔自治区",
+    "壮族自治区",
+    "回族自治区",
+    "特别行政区",
+    "自治区",
+    "自治州",
+    "自治县",
+    "自治旗",
+    "地区",
+    "林区",
+    "新区",
+    "省",
+    "市",
+    "区",
+    "县",
+    "旗",
+    "盟",
+)
+
+
+def prefix_forms(names: tuple[str, ...] | list[str]) -> tuple[tuple[str, ...], ...]:
+    """The long and short forms of each of province, city and district names, in order, as
+    :func:`normalize_address` takes them. Empty names and repeats (a municipality is its own
+    city) are skipped; a short form of one character is not made (赵县 stays whole).
+
+    >>> prefix_forms(["江西省", "南昌市", "青云谱区"])
+    (('江西省', '江西'), ('南昌市', '南昌'), ('青云谱区', '青云谱'))
+    >>> prefix_forms(["北京市", "北京市", "东城区"])
+    (('北京市', '北京'), ('东城区', '东城'))
+    """
+    out: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for name in names:
+        if not name or name in seen:
+            continue
+        seen.add(name)
+        short = next((name[: -len(s)] for s in _ADMIN_SUFFIXES if name.endswith(s)), name)
+        out.append((name, short) if len(short) >= 2 and short != name else (name,))
+    return tuple(out)
+
 
 _DIGITS = {
     "零": 0,

@@ -24,6 +24,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from geogrid.addresses.normalize import normalize_address
+from geogrid.addresses.prefixes import district_prefixes
 from geogrid.errors import InvalidInputError
 from geogrid.spatial.crs import CoordinateSystem, to_wgs84
 
@@ -93,6 +94,7 @@ def import_addresses_csv(
     i_lon = _column(header, _LON, "longitude", True)
     i_lat = _column(header, _LAT, "latitude", True)
     i_crs = _column(header, _CRS, "crs", False)
+    prefixes = district_prefixes(session, district_adcode)
 
     errors: list[dict[str, Any]] = []
     texts: list[str] = []
@@ -112,7 +114,7 @@ def import_addresses_csv(
         problem = None
         if not full:
             problem = "the address text is empty"
-        normalized = normalize_address(full) if full else ""
+        normalized = normalize_address(full, prefixes) if full else ""
         if full and not normalized:
             problem = f"the address {full!r} has no letters or digits"
         elif normalized in seen:

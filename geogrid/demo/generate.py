@@ -23,7 +23,7 @@ import shapely.ops
 from shapely.geometry import MultiPolygon, Point
 from shapely.geometry.base import BaseGeometry
 
-from geogrid.addresses.normalize import normalize_address
+from geogrid.addresses.normalize import DEFAULT_PREFIXES, normalize_address
 from geogrid.demo import names
 from geogrid.demo.hotspots import PLANTED_HOTSPOTS
 from geogrid.grids.codes import community_code, reading_order, street_code
@@ -34,7 +34,7 @@ from geogrid.spatial.partition import (
     voronoi_partition,
 )
 
-__all__ = ["DemoData", "generate_demo"]
+__all__ = ["HUAZHOU", "DemoData", "DistrictSpec", "generate_demo"]
 
 METRES_PER_DEG_LAT = 111_320.0
 N_STAFF = {"grid_chief": 1224, "grid_worker": 1899, "level3_worker": 72, "dedicated_worker": 245}
@@ -42,6 +42,41 @@ N_LEVEL3_PARENTS = 18
 N_DEDICATED = 245
 N_BACKGROUND_ISSUES = 46_000
 AWAY_SHARE = 0.04
+
+
+@dataclass(frozen=True, slots=True)
+class DistrictSpec:
+    """What differs between one generated district and another.
+
+    The Huazhou demo (:data:`HUAZHOU`) is one spec, with the real towns and counts of the source
+    report; :func:`geogrid.districts.generate.district_spec` derives one for any district from
+    its area. ``grid_scale`` shrinks the level-2 grids per level-1 grid (tests use a small
+    scale); ``staff`` ``None`` hires what the generated grids need.
+    """
+
+    adcode: str
+    name: str
+    address_prefix: str
+    towns: tuple[names.TownSeed, ...]
+    level3_parents: int = N_LEVEL3_PARENTS
+    dedicated: int = N_DEDICATED
+    background_issues: int = N_BACKGROUND_ISSUES
+    staff: dict[str, int] | None = None
+    hotspots: tuple[Any, ...] = ()
+    grid_scale: float = 1.0
+    prefixes: tuple[tuple[str, ...], ...] = DEFAULT_PREFIXES
+    phone_area: str = "0913"
+    change_reason: str = "华州区网格划分 (generated demo)"
+
+
+HUAZHOU = DistrictSpec(
+    adcode=names.DISTRICT_ADCODE,
+    name=names.DISTRICT_NAME,
+    address_prefix=names.ADDRESS_PREFIX,
+    towns=names.TOWNS,
+    staff=N_STAFF,
+    hotspots=PLANTED_HOTSPOTS,
+)
 
 
 @dataclass(slots=True)
@@ -120,8 +155,14 @@ class _Ids:
         return self._next[table]
 
 
-def generate_demo(district: MultiPolygon, *, seed: int, now: datetime | None = None) -> DemoData:
-    """All rows of the demo district inside ``district`` (WGS84)."""
+def generate_demo(
+    district: MultiPolygon,
+    *,
+    seed: int,
+    now: datetime | None = None,
+    spec: DistrictSpec = HUAZHOU,
+) -> DemoData:
+    """All rows of the generated district ``spec`` inside ``district`` (WGS84), ids from 1."""
     rng = np.random.default_rng(seed)
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     valid_from = (now - timedelta(days=400)).replace(hour=0, minute=0, second=0)
@@ -132,8 +173,8 @@ def generate_demo(district: MultiPolygon, *, seed: int, now: datetime | None = N
     areas: list[AreaRow] = []
     district_row = AreaRow(
         ids("area"),
-        names.DISTRICT_ADCODE,
-        names.DISTRICT_NAME,
+        spec.adcode,
+        spec.name,
         "district",
         None,
         district,
@@ -142,22 +183,23 @@ def generate_demo(district: MultiPolygon, *, seed: int, now: datetime | None = N
     areas.append(district_row)
 
     # -- streets and towns: Voronoi of the (approximate, real) seats -------------------------
-    seats = np.array([_inside(district, t.seat) for t in names.TOWNS])
+    seats = np.array([_inside(district, t.seat) for t in spec.towns])
     town_cells = voronoi_partition(district, seats)
     order = reading_order([tuple(s) for s in seats], 0.04)
     town_seq: dict[int, int] = {}
-    next_town = 100
+    next_street, next_town = 1, 100
     for i in order:
-        if names.TOWNS[i].is_street:
-            town_seq[i] = 1 if 1 not in town_seq.values() else max(town_seq.values()) + 1
+        if spec.towns[i].is_street:
+            town_seq[i] = next_street
+            next_street += 1
         else:
             town_seq[i] = next_town
             next_town += 1
     town_rows: list[tuple[AreaRow, names.TownSeed]] = []
-    for i, town in enumerate(names.TOWNS):
+    for i, town in enumerate(spec.towns):
         row = AreaRow(
             ids("area"),
-            street_code(names.DISTRICT_ADCODE, town_seq[i], town=not town.is_street),
+            street_code(spec.adcode, town_seq[i], town=not town.is_street),
             town.name,
             "street" if town.is_street else "town",
             district_row.id,
@@ -220,6 +262,8 @@ def generate_demo(district: MultiPolygon, *, seed: int, now: datetime | None = N
             n = int(rng.integers(3, 7))
         else:
             n = int(rng.integers(5, 11))
+        if spec.grid_scale != 1.0:
+            n = max(2, round(n * spec.grid_scale))
         pts = random_points_in(parent.geom, n, rng)
         pts, cells = lloyd_relax(parent.geom, pts, 2)
         cents = [(c.centroid.x, c.centroid.y) for c in cells]
@@ -250,7 +294,7 @@ def generate_demo(district: MultiPolygon, *, seed: int, now: datetime | None = N
     # -- level-3 grids: 4 in each of the 18 most populous urban level-2 grids ---------------
     urban_l2 = [g for g, _, town, is_comm in level2 if is_comm and town.is_street]
     urban_l2.sort(key=lambda g: (-(g.households or 0), g.code))
-    level3_parents = sorted(urban_l2[:N_LEVEL3_PARENTS], key=lambda g: g.code)
+    level3_parents = sorted(urban_l2[: spec.level3_parents], key=lambda g: g.code)
     level3: list[GridRow] = []
     for parent in level3_parents:
         pts = random_points_in(parent.geom, 4, rng)
@@ -276,13 +320,27 @@ def generate_demo(district: MultiPolygon, *, seed: int, now: datetime | None = N
             level3.append(child)
 
     # -- dedicated grids ------------------------------------------------------------------------
-    dedicated = _dedicated_grids(level1, rng, ids)
+    dedicated = _dedicated_grids(level1, rng, ids, spec.dedicated)
     grids.extend(dedicated)
 
     by_id = {g.id: g for g in grids}
-    staff, assignments, party_orgs = _staff_and_posts(level1, level2, level3, dedicated, rng)
+    staff_counts = spec.staff or {
+        "grid_chief": 2 * len(level1) + len(level1) // 2,
+        "grid_worker": len(level2) + len(level1),
+        "level3_worker": len(level3),
+        "dedicated_worker": len(dedicated),
+    }
+    staff, assignments, party_orgs = _staff_and_posts(
+        level1, level2, level3, dedicated, rng, staff_counts
+    )
     departments = [
-        (i + 1, code, f"华州区{label}", kind, "0913-" + "".join(map(str, rng.integers(0, 10, 7))))
+        (
+            i + 1,
+            code,
+            f"{spec.name}{label}",
+            kind,
+            f"{spec.phone_area}-" + "".join(map(str, rng.integers(0, 10, 7))),
+        )
         for i, (code, label, kind) in enumerate(names.DEPARTMENTS)
     ]
     dept_id = {d[1]: d[0] for d in departments}
@@ -314,9 +372,9 @@ def generate_demo(district: MultiPolygon, *, seed: int, now: datetime | None = N
             )
 
     issues, issue_grids = _issues(
-        district, grids, by_id, staff, assignments, categories, departments, rng, now
+        district, grids, by_id, staff, assignments, categories, departments, rng, now, spec
     )
-    addresses = _addresses(level1, level2, town_rows, rng)
+    addresses = _addresses(level1, level2, town_rows, rng, spec)
     return DemoData(
         areas=areas,
         grids=grids,
@@ -350,17 +408,22 @@ def _sample_near(
     n: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """``n`` points normally spread around ``centre``, inside ``geom``."""
+    """``n`` points normally spread around ``centre``, inside ``geom``.
+
+    The spread widens while points miss, but never beyond the size of ``geom``: wider, a small
+    cell (an urban street) would only be hit more rarely, round after round."""
     shapely.prepare(geom)
     out: list[tuple[float, float]] = []
     scale = 1.0
+    minx, miny, maxx, maxy = geom.bounds
     while len(out) < n:
         x = rng.normal(centre[0], spread[0] * scale, 4 * n)
         y = rng.normal(centre[1], spread[1] * scale, 4 * n)
         for xi, yi in zip(x, y, strict=True):
             if len(out) < n and shapely.contains_xy(geom, xi, yi):
                 out.append((xi, yi))
-        scale *= 1.5
+        if spread[0] * scale < maxx - minx or spread[1] * scale < maxy - miny:
+            scale *= 1.5
     return np.array(out)
 
 
@@ -407,12 +470,15 @@ def _estate_type(rng: np.random.Generator, is_comm: bool) -> str:
 
 
 def _dedicated_grids(
-    level1: list[tuple[GridRow, names.TownSeed, bool]], rng: np.random.Generator, ids: _Ids
+    level1: list[tuple[GridRow, names.TownSeed, bool]],
+    rng: np.random.Generator,
+    ids: _Ids,
+    n_dedicated: int,
 ) -> list[GridRow]:
     """245 small polygons (schools, hospitals, markets...) inside communities, coded 900+."""
     weights = np.array([t.urban * (3.0 if c else 1.0) for _, t, c in level1])
     weights /= weights.sum()
-    picks = rng.choice(len(level1), N_DEDICATED, p=weights)
+    picks = rng.choice(len(level1), n_dedicated, p=weights)
     types = list(names.DEDICATED_WEIGHTS)
     type_p = np.array([names.DEDICATED_WEIGHTS[t] for t in types])
     type_p /= type_p.sum()
@@ -472,6 +538,7 @@ def _staff_and_posts(
     level3: list[GridRow],
     dedicated: list[GridRow],
     rng: np.random.Generator,
+    n_staff: dict[str, int],
 ) -> tuple[
     list[tuple[int, str, str, str, str]],
     list[tuple[int, int, str | None]],
@@ -492,10 +559,10 @@ def _staff_and_posts(
         staff.append((sid, _person_name(rng), role, _phone(rng), away))
         return sid
 
-    chiefs = [hire("grid_chief") for _ in range(N_STAFF["grid_chief"])]
-    workers = [hire("grid_worker") for _ in range(N_STAFF["grid_worker"])]
-    l3_workers = [hire("grid_worker") for _ in range(N_STAFF["level3_worker"])]
-    ded_workers = [hire("dedicated_worker") for _ in range(N_STAFF["dedicated_worker"])]
+    chiefs = [hire("grid_chief") for _ in range(n_staff["grid_chief"])]
+    workers = [hire("grid_worker") for _ in range(n_staff["grid_worker"])]
+    l3_workers = [hire("grid_worker") for _ in range(n_staff["level3_worker"])]
+    ded_workers = [hire("dedicated_worker") for _ in range(n_staff["dedicated_worker"])]
 
     assignments: list[tuple[int, int, str | None]] = []
     party: list[tuple[int, str, str, str]] = []
@@ -562,12 +629,13 @@ def _issues(
     departments: list[tuple[int, str, str, str, str]],
     rng: np.random.Generator,
     now: datetime,
+    spec: DistrictSpec,
 ) -> tuple[dict[str, np.ndarray], list[tuple[int, int]]]:
     """≥ 50 000 issues over the last 12 months: a background following population, plus the
     planted hotspots of :mod:`geogrid.demo.hotspots`."""
     level2 = [g for g in grids if g.level == 2 and g.kind == "general"]
     pop = np.array([g.population or 1 for g in level2], dtype=float)
-    counts = rng.multinomial(N_BACKGROUND_ISSUES, pop / pop.sum())
+    counts = rng.multinomial(spec.background_issues, pop / pop.sum())
     pts_parts = [
         random_points_in(g.geom, int(c), rng) for g, c in zip(level2, counts, strict=True) if c
     ]
@@ -581,7 +649,7 @@ def _issues(
     xs, ys, cats, ages, spots = [background[:, 0]], [background[:, 1]], [bg_cat], [bg_age], []
     spots.append(np.zeros(len(background), dtype=np.int16))
     code_index = {c[1]: i for i, c in enumerate(sub)}
-    for k, spot in enumerate(PLANTED_HOTSPOTS, start=1):
+    for k, spot in enumerate(spec.hotspots, start=1):
         sx, sy = _metres_to_deg(spot.sigma_m, spot.centre[1])
         x = rng.normal(spot.centre[0], sx, spot.count * 2)
         y = rng.normal(spot.centre[1], sy, spot.count * 2)
@@ -708,6 +776,7 @@ def _addresses(
     level2: list[tuple[GridRow, GridRow, names.TownSeed, bool]],
     town_rows: list[tuple[AreaRow, names.TownSeed]],
     rng: np.random.Generator,
+    spec: DistrictSpec,
 ) -> list[dict[str, Any]]:
     """Standard addresses: estates with buildings and units in communities, house numbers by
     group (组) in villages. At least 20 000."""
@@ -736,11 +805,22 @@ def _addresses(
                         pt = _jitter_inside(grid.geom, centre, 90, rng)
                         for u in range(1, int(rng.integers(1, 4)) + 1):
                             text = (
-                                f"{names.ADDRESS_PREFIX}{town.name}{road}{numbers[road]}号"
+                                f"{spec.address_prefix}{town.name}{road}{numbers[road]}号"
                                 f"{estate}{b}号楼{u}单元"
                             )
                             out.append(
-                                _address(text, town, parent, road, numbers[road], estate, b, u, pt)
+                                _address(
+                                    text,
+                                    town,
+                                    parent,
+                                    road,
+                                    numbers[road],
+                                    estate,
+                                    b,
+                                    u,
+                                    pt,
+                                    spec.prefixes,
+                                )
                             )
         else:
             groups = int(rng.integers(3, 9))
@@ -749,9 +829,20 @@ def _addresses(
                 centre = random_points_in(grid.geom, 1, rng)[0]
                 for house in range(1, int(rng.integers(8, 26)) + 1):
                     pt = _jitter_inside(parent.geom, centre, 150, rng)
-                    text = f"{names.ADDRESS_PREFIX}{town.name}{parent.name}{grp}组{house}号"
+                    text = f"{spec.address_prefix}{town.name}{parent.name}{grp}组{house}号"
                     out.append(
-                        _address(text, town, parent, f"{grp}组", house, None, None, None, pt)
+                        _address(
+                            text,
+                            town,
+                            parent,
+                            f"{grp}组",
+                            house,
+                            None,
+                            None,
+                            None,
+                            pt,
+                            spec.prefixes,
+                        )
                     )
     _ = town_of
     return out
@@ -792,10 +883,11 @@ def _address(
     building: int | None,
     unit: int | None,
     pt: tuple[float, float],
+    prefixes: tuple[tuple[str, ...], ...] = DEFAULT_PREFIXES,
 ) -> dict[str, Any]:
     return {
         "full_text": text,
-        "normalized": normalize_address(text),
+        "normalized": normalize_address(text, prefixes),
         "town": town.name,
         "community": parent.name,
         "road": road,

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from geogrid.demo import names
 from geogrid.demo.boundary import read_boundary
-from geogrid.demo.generate import DemoData, generate_demo
+from geogrid.demo.generate import HUAZHOU, DemoData, DistrictSpec, GridRow, generate_demo
 from geogrid.issues.calendar import (
     CHINA_TZ,
     CalendarSeedReport,
@@ -35,7 +35,7 @@ from geogrid.issues.calendar import (
 )
 from geogrid.settings import Settings
 
-__all__ = ["DemoReport", "load_demo"]
+__all__ = ["ADVISORY_LOCK_KEY", "DemoReport", "Stages", "load_demo", "write_demo"]
 
 ADVISORY_LOCK_KEY = 610_503_001
 _LOG = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _area_m2(geom: Any) -> float:
     return abs(_GEOD.geometry_area_perimeter(shapely.segmentize(geom, 1e-4))[0])
 
 
-class _Stages:
+class Stages:
     """A rich progress bar, or nothing when ``progress`` is off (tests, CI logs)."""
 
     def __init__(self, enabled: bool, total: int) -> None:
@@ -90,7 +90,7 @@ class _Stages:
         self._task = self._progress.add_task("demo", total=total) if self._progress else None
 
     @contextmanager
-    def running(self) -> Iterator[_Stages]:
+    def running(self) -> Iterator[Stages]:
         if self._progress is None:
             yield self
             return
@@ -138,18 +138,15 @@ def load_demo(
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
             if already_loaded(conn, names.DISTRICT_ADCODE):
                 return DemoReport(loaded=False, calendar=_seed_calendar(conn, years_around(now)))
-            stages = _Stages(progress, total=11)
+            stages = Stages(progress, total=11)
             with stages.running():
                 stages.step("generating the district")
                 district = read_boundary(
                     names.DISTRICT_ADCODE, names.DISTRICT_NAME, settings.boundaries_dir
                 )
                 data = generate_demo(district, seed=seed, now=now)
-                first_year = data.valid_from.astimezone(CHINA_TZ).year
-                calendar = _seed_calendar(
-                    conn, set(years_around(now)) | set(range(first_year, now.year + 1))
-                )
-                counts = _write(conn, data, stages, now=now)
+                calendar = seed_demo_calendar(conn, data, now)
+                counts = write_demo(conn, data, HUAZHOU, stages, now=now)
                 # Planner statistics now, not whenever autovacuum comes by (it may be off): on
                 # a freshly loaded district without them, point lookups and tiles pick
                 # sequential scans and run three to a hundred times slower.
@@ -159,6 +156,13 @@ def load_demo(
     return DemoReport(
         loaded=True, seconds=time.perf_counter() - started, counts=counts, calendar=calendar
     )
+
+
+def seed_demo_calendar(conn: Any, data: DemoData, now: datetime) -> CalendarSeedReport:
+    """The national days of the years around ``now`` and of every year ``data`` spans: the
+    deadlines :func:`write_demo` counts are counted on them."""
+    first_year = data.valid_from.astimezone(CHINA_TZ).year
+    return _seed_calendar(conn, set(years_around(now)) | set(range(first_year, now.year + 1)))
 
 
 def _seed_calendar(conn: Any, years: Iterable[int]) -> CalendarSeedReport:
@@ -178,8 +182,57 @@ def _copy(conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence
     return n
 
 
-def _write(conn: Any, d: DemoData, stages: _Stages, *, now: datetime) -> dict[str, int]:
-    adcode = names.DISTRICT_ADCODE
+_ID_TABLES = ("admin_areas", "grids", "staff", "departments", "issues")
+
+
+def _shift(d: DemoData, base: dict[str, int]) -> DemoData:
+    """``d`` with its ids (generated from 1) moved past the rows already in the database, so a
+    district is added next to others without touching them. Categories are matched by code
+    later: they are shared by all districts."""
+    a, g, s, dp, i = (base[t] for t in _ID_TABLES)
+    if not any((a, g, s, dp, i)):
+        return d
+
+    def opt(value: int | None, by: int) -> int | None:
+        return None if value is None else value + by
+
+    areas = [replace(r, id=r.id + a, parent_id=opt(r.parent_id, a)) for r in d.areas]
+    grids: list[GridRow] = [
+        replace(
+            r, id=r.id + g, parent_id=opt(r.parent_id, g), admin_area_id=opt(r.admin_area_id, a)
+        )
+        for r in d.grids
+    ]
+    issues = dict(d.issues)
+    issues["grid_id"] = np.where(issues["grid_id"] > 0, issues["grid_id"] + g, issues["grid_id"])
+    issues["assignee"] = np.where(issues["assignee"] > 0, issues["assignee"] + s, 0)
+    issues["department_id"] = np.where(issues["department_id"] > 0, issues["department_id"] + dp, 0)
+    return replace(
+        d,
+        areas=areas,
+        grids=grids,
+        staff=[(sid + s, *rest) for sid, *rest in d.staff],  # type: ignore[misc]
+        assignments=[(gid + g, sid + s, post) for gid, sid, post in d.assignments],
+        party_orgs=[(gid + g, *rest) for gid, *rest in d.party_orgs],  # type: ignore[misc]
+        departments=[(did + dp, *rest) for did, *rest in d.departments],  # type: ignore[misc]
+        categories=[(*c[:6], opt(c[6], dp)) for c in d.categories],
+        issues=issues,
+        issue_grids=[(iid + i, gid + g) for iid, gid in d.issue_grids],
+        addresses=[{**x, "admin_area_id": opt(x["admin_area_id"], a)} for x in d.addresses],
+    )
+
+
+def write_demo(
+    conn: Any, d: DemoData, spec: DistrictSpec, stages: Stages, *, now: datetime
+) -> dict[str, int]:
+    """Write one generated district with ``COPY`` inside the caller's transaction (a psycopg
+    connection); ids continue after the rows already there, categories are shared."""
+    base = {
+        t: int(conn.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()[0])
+        for t in _ID_TABLES
+    }
+    d = _shift(d, base)
+    adcode = spec.adcode
     counts: dict[str, int] = {}
 
     stages.step("administrative areas")
@@ -258,7 +311,7 @@ def _write(conn: Any, d: DemoData, stages: _Stages, *, now: datetime) -> dict[st
                 _area_m2(g.geom),
                 d.valid_from,
                 "demo",
-                "华州区网格划分 (generated demo)",
+                spec.change_reason,
             )
             for g, geom in zip(d.grids, grid_geoms, strict=True)
         ),
@@ -302,21 +355,7 @@ def _write(conn: Any, d: DemoData, stages: _Stages, *, now: datetime) -> dict[st
         ("id", "district_adcode", "code", "name", "kind", "phone"),
         ((i, adcode, code, name, kind, phone) for i, code, name, kind, phone in d.departments),
     )
-    _copy(
-        conn,
-        "issue_categories",
-        (
-            "id",
-            "code",
-            "name",
-            "parent_id",
-            "default_level",
-            "deadline_hours",
-            "department_id",
-            "deadline_working_time",
-        ),
-        ((*c, c[5] >= names.WORKING_TIME_FROM_HOURS) for c in d.categories),
-    )
+    category_ids = _write_categories(conn, d)
 
     stages.step("standard addresses")
     addr_geoms = _ewkb(shapely.points([(a["x"], a["y"]) for a in d.addresses]))
@@ -359,8 +398,8 @@ def _write(conn: Any, d: DemoData, stages: _Stages, *, now: datetime) -> dict[st
     )
 
     stages.step("issues")
-    timelines = _timelines(conn, d)
-    counts["issues"] = _write_issues(conn, d, timelines)
+    timelines = _timelines(conn, d, adcode)
+    counts["issues"] = _write_issues(conn, d, timelines, adcode, category_ids, base["issues"])
     stages.step("issue grids")
     _copy(
         conn,
@@ -369,7 +408,7 @@ def _write(conn: Any, d: DemoData, stages: _Stages, *, now: datetime) -> dict[st
         ((i, g, 1) for i, g in d.issue_grids),
     )
     stages.step("issue timelines")
-    counts["issue events"] = _write_events(conn, d, timelines)
+    counts["issue events"] = _write_events(conn, d, timelines, base["issues"])
 
     stages.step("sequences and statistics")
     for table in (
@@ -393,10 +432,56 @@ def _write(conn: Any, d: DemoData, stages: _Stages, *, now: datetime) -> dict[st
     return counts
 
 
+def _write_categories(conn: Any, d: DemoData) -> dict[str, int]:
+    """The shared issue categories, written by the first district loaded (with its departments
+    as the default dispatch targets) and reused by the next: code → id."""
+    existing = dict(conn.execute("SELECT code, id FROM issue_categories").fetchall())
+    missing = [c for c in d.categories if c[1] not in existing]
+    if missing:
+        first = int(conn.execute("SELECT coalesce(max(id), 0) FROM issue_categories").fetchone()[0])
+        local_code = {c[0]: c[1] for c in d.categories}
+        new_id = {c[0]: first + k + 1 for k, c in enumerate(missing)}
+
+        def parent(local: int | None) -> int | None:
+            if local is None:
+                return None
+            return new_id.get(local) or existing[local_code[local]]
+
+        _copy(
+            conn,
+            "issue_categories",
+            (
+                "id",
+                "code",
+                "name",
+                "parent_id",
+                "default_level",
+                "deadline_hours",
+                "department_id",
+                "deadline_working_time",
+            ),
+            (
+                (
+                    new_id[c[0]],
+                    c[1],
+                    c[2],
+                    parent(c[3]),
+                    c[4],
+                    c[5],
+                    c[6],
+                    c[5] >= names.WORKING_TIME_FROM_HOURS,
+                )
+                for c in missing
+            ),
+        )
+        existing.update({c[1]: new_id[c[0]] for c in missing})
+    return existing
+
+
 Timeline = dict[str, datetime | None]
 
 
-def _timelines(conn: Any, d: DemoData) -> list[Timeline]:
+def _timelines(conn: Any, d: DemoData, adcode: str = names.DISTRICT_ADCODE) -> list[Timeline]:
     """Each issue's timestamps. Deadlines follow the category's rule as live reports do:
     working hours on the district's calendar (weekends, holidays and make-up workdays from
     ``calendar_days``) for deadlines of three days or more, clock hours below that."""
@@ -406,7 +491,7 @@ def _timelines(conn: Any, d: DemoData) -> list[Timeline]:
             "SELECT day, is_workday FROM calendar_days "
             "WHERE district_adcode IS NULL OR district_adcode = %s "
             "ORDER BY district_adcode NULLS FIRST",
-            (names.DISTRICT_ADCODE,),
+            (adcode,),
         )
     }
     calendar = WorkingCalendar(overrides=overrides)
@@ -442,11 +527,17 @@ def _timeline(i: int, d: DemoData, calendar: WorkingCalendar) -> Timeline:
     return t
 
 
-def _write_issues(conn: Any, d: DemoData, timelines: list[Timeline]) -> int:
+def _write_issues(
+    conn: Any,
+    d: DemoData,
+    timelines: list[Timeline],
+    adcode: str,
+    category_ids: dict[str, int],
+    first_id: int,
+) -> int:
     iss = d.issues
     n = len(iss["x"])
     geoms = _ewkb(shapely.points(iss["x"], iss["y"]))
-    adcode = names.DISTRICT_ADCODE
 
     def rows() -> Iterator[tuple[Any, ...]]:
         for i in range(n):
@@ -455,9 +546,9 @@ def _write_issues(conn: Any, d: DemoData, timelines: list[Timeline]) -> int:
             grid_id = int(iss["grid_id"][i])
             dept = int(iss["department_id"][i]) or None
             yield (
-                i + 1,
+                first_id + i + 1,
                 adcode,
-                int(iss["category_id"][i]),
+                category_ids[str(iss["category_code"][i])],
                 f"{iss['category_name'][i]}：居民反映的问题（演示数据）",
                 geoms[i],
                 str(iss["source"][i]),
@@ -512,7 +603,7 @@ _PATH = ("reported", "accepted", "discussing", "decided", "in_progress", "resolv
 _CLOSE = ("verified", "evaluated", "closed")
 
 
-def _write_events(conn: Any, d: DemoData, timelines: list[Timeline]) -> int:
+def _write_events(conn: Any, d: DemoData, timelines: list[Timeline], first_id: int) -> int:
     """The workflow log of each demo issue, consistent with its state and timestamps."""
     iss = d.issues
 
@@ -520,7 +611,7 @@ def _write_events(conn: Any, d: DemoData, timelines: list[Timeline]) -> int:
         for i in range(len(iss["x"])):
             t = timelines[i]
             status = iss["status"][i]
-            issue_id = i + 1
+            issue_id = first_id + i + 1
             reported = t["reported"]
             assert reported is not None
             yield (issue_id, reported, "reporter", "reported", None, "reported", None)

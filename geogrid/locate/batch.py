@@ -258,8 +258,10 @@ def _match_many(
     """Exact matches for all texts in one query, the rest through :func:`match_address`'s
     in-memory stage; a string is the reason a text was not matched."""
     from geogrid.addresses.match import match_in_index
+    from geogrid.addresses.prefixes import district_prefixes
 
-    norms = [normalize_address(t) for t in texts]
+    prefixes = district_prefixes(session, district_adcode)
+    norms = [normalize_address(t, prefixes) for t in texts]
     exact: dict[str, list[Any]] = {}
     for r in session.execute(
         sql(
