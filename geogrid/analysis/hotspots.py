@@ -42,8 +42,8 @@ from geogrid.analysis.layers import (
     issue_counts,
     require_grids,
 )
-from geogrid.analysis.weights import grid_weights
 from geogrid.analysis.stores import stored_issue_counts
+from geogrid.analysis.weights import grid_weights
 from geogrid.errors import InvalidInputError
 
 __all__ = [

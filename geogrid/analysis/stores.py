@@ -430,3 +430,31 @@ def rebuild(session: Session, *, district_adcode: str | None = None) -> list[str
         ensure_territory(session, district_adcode=d)
         ensure_misplaced(session, district_adcode=d)
     return districts
+
+
+# -- what time changes in an answer --------------------------------------------------------------
+
+_CLOCK_MARKS = text(
+    """
+    SELECT (SELECT count(*) FROM staff
+            WHERE district_adcode = :d AND availability = 'away' AND away_until <= :now),
+           (SELECT count(*) FROM grid_activity a JOIN grids g ON g.id = a.grid_id
+            WHERE g.district_adcode = :d
+              AND greatest(a.last_issue_at, a.last_event_at) >= :since),
+           (SELECT count(*) FROM issues WHERE district_adcode = :d AND reported_at >= :now)
+    """
+)
+
+
+def clock_marks(session: Session, *, district_adcode: str, now: datetime, window_days: int) -> str:
+    """What the passing of time has changed in the district's answers at ``now``, as a short
+    string for a cache key: how many "away until" have passed (each one flips a post back),
+    how many grids were active in the last ``window_days`` (a grid falling out of the window
+    becomes inactive), how many issues lie ahead of ``now`` (windows ending now), and the
+    Beijing month (the heatmap's frames). For fixed data each count only moves one way as
+    time goes on, so equal marks mean equal answers."""
+    back, active, ahead = session.execute(
+        _CLOCK_MARKS,
+        {"d": district_adcode, "now": now, "since": now - timedelta(days=window_days)},
+    ).one()
+    return f"{back}/{active}/{ahead}/{now.astimezone(BEIJING):%Y-%m}"
