@@ -75,7 +75,7 @@ def _apply(session: Session, operation: str, pick: int, now: datetime) -> None:
             {"hole": hole.wkt, "g": grid_id},
         )
     elif operation == "split":
-        x0, y0, x1, y1 = geom.bounds
+        _, y0, _, y1 = geom.bounds
         mid = geom.representative_point().x
         line = {"type": "LineString", "coordinates": [[mid, y0 - 1e-3], [mid, y1 + 1e-3]]}
         try:
