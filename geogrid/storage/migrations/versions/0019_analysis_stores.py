@@ -37,7 +37,8 @@ BEGIN
         RETURN;
     END IF;
     INSERT INTO issue_revisions AS r (district_adcode, revision, changed_at)
-    SELECT DISTINCT d, 1, clock_timestamp() FROM unnest(districts) AS d WHERE d IS NOT NULL
+    SELECT d, 1, clock_timestamp()
+    FROM (SELECT DISTINCT d FROM unnest(districts) AS d WHERE d IS NOT NULL) AS distinct_districts
     ON CONFLICT (district_adcode)
     DO UPDATE SET revision = r.revision + 1, changed_at = clock_timestamp();
 END $$;
