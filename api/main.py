@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.caching import AnswerCache
 from api.limits import install_limits
 from api.problems import install_problem_handlers
 from api.routers import (
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = session_factory
         app.state.locate_index_cache = index_cache
         app.state.address_index_cache = AddressIndexCache()
+        app.state.answer_cache = AnswerCache()  # /analysis and /maps answers by ETag
         # The probe connects on first use (in a worker thread), so an app starts without
         # waiting for the database, as the engine's pool does.
         live: LiveLocator[bytes] | None = None

@@ -7,6 +7,7 @@
 ``/analysis/gaps``      coverage gaps with totals;
 ``/analysis/summary``   dashboard numbers per grid and per street/town for a period.
 
+Every answer carries an ETag and honours ``If-None-Match`` (:mod:`api.caching`).
 (``/analysis/indicators`` lives in ``api/routers/indicators.py``.) The query parameters are
 the dependencies of :mod:`api.routers.analysis_params`, shared with the map pages.
 """
@@ -17,9 +18,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
+from api.caching import AnswersDep
 from api.deps import SessionDep
 from api.limits import heavy_analysis
 from api.routers.analysis_params import (
@@ -48,8 +50,12 @@ def geojson(body: dict[str, Any]) -> JSONResponse:
 
 
 @router.get("/grids", summary="Current grids with their signboards (GeoJSON)")
-def grids(session: SessionDep, district: DistrictDep) -> JSONResponse:
-    return geojson(feature_collection(grid_signboards(session, district_adcode=district)))
+def grids(session: SessionDep, district: DistrictDep, answers: AnswersDep) -> Response:
+    return answers.respond(
+        lambda: geojson(
+            feature_collection(grid_signboards(session, district_adcode=district, now=answers.now))
+        )
+    )
 
 
 @router.get("/heatmap", summary="Issue heat points or weighted cells, and monthly frames")
@@ -57,18 +63,37 @@ def heatmap(
     session: SessionDep,
     district: DistrictDep,
     filters: IssueFilterDep,
+    answers: AnswersDep,
     months: Annotated[int, Query(ge=1, le=36)] = 12,
-) -> dict[str, Any]:
-    data = heatmap_data(session, district_adcode=district, issue_filter=filters, months=months)
-    return data.as_json()
+) -> Response:
+    def render() -> Response:
+        data = heatmap_data(
+            session,
+            district_adcode=district,
+            issue_filter=filters,
+            months=months,
+            now=answers.now,
+        )
+        return JSONResponse(data.as_json())
+
+    return answers.respond(render)
 
 
 @router.get("/rates", summary="Issues per 1 000 households per grid (GeoJSON)")
 def rates(
-    session: SessionDep, district: DistrictDep, filters: IssueFilterDep, params: RateParamsDep
-) -> JSONResponse:
-    result = grid_rates(session, district_adcode=district, issue_filter=filters, **asdict(params))
-    return geojson(result.geojson())
+    session: SessionDep,
+    district: DistrictDep,
+    filters: IssueFilterDep,
+    params: RateParamsDep,
+    answers: AnswersDep,
+) -> Response:
+    return answers.respond(
+        lambda: geojson(
+            grid_rates(
+                session, district_adcode=district, issue_filter=filters, **asdict(params)
+            ).geojson()
+        )
+    )
 
 
 @router.get(
@@ -81,11 +106,15 @@ def hotspots(
     district: DistrictDep,
     filters: IssueFilterDep,
     params: HotspotTestParamsDep,
-) -> JSONResponse:
-    result = grid_hotspots(
-        session, district_adcode=district, issue_filter=filters, **asdict(params)
+    answers: AnswersDep,
+) -> Response:
+    return answers.respond(
+        lambda: geojson(
+            grid_hotspots(
+                session, district_adcode=district, issue_filter=filters, **asdict(params)
+            ).geojson()
+        )
     )
-    return geojson(result.geojson())
 
 
 @router.get(
@@ -93,16 +122,39 @@ def hotspots(
     summary="Coverage gaps: territory, overlaps, posts, workload, activity",
     dependencies=[Depends(heavy_analysis)],
 )
-def gaps(session: SessionDep, district: DistrictDep, params: GapTableParamsDep) -> JSONResponse:
-    return geojson(coverage_gaps(session, district_adcode=district, **asdict(params)).as_json())
+def gaps(
+    session: SessionDep, district: DistrictDep, params: GapTableParamsDep, answers: AnswersDep
+) -> Response:
+    return answers.respond(
+        lambda: geojson(
+            coverage_gaps(
+                session, district_adcode=district, now=answers.now, **asdict(params)
+            ).as_json()
+        ),
+        window_days=params.inactive_days,
+    )
 
 
 @router.get("/summary", summary="Dashboard numbers per grid and per street/town")
 def summary(
     session: SessionDep,
     district: DistrictDep,
+    answers: AnswersDep,
     start: datetime | None = None,
     end: datetime | None = None,
     level: Level = 2,
-) -> dict[str, Any]:
-    return issue_summary(session, district_adcode=district, start=start, end=end, level=level)
+) -> Response:
+    return answers.respond(
+        lambda: JSONResponse(
+            issue_summary(
+                session,
+                district_adcode=district,
+                start=start,
+                end=end,
+                level=level,
+                now=answers.now,
+            )
+        ),
+        # A period that ends now (or later) moves with the clock: overdue is judged at now.
+        exact_time=end is None or end > answers.now,
+    )

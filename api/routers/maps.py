@@ -14,9 +14,10 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import folium
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import HTMLResponse
 
+from api.caching import AnswersDep
 from api.deps import SessionDep, SettingsDep
 from api.limits import heavy_analysis
 from api.routers.analysis_params import (
@@ -46,17 +47,22 @@ class MapPage:
         session: SessionDep,
         settings: SettingsDep,
         district: DistrictDep,
+        answers: AnswersDep,
         basemap: Basemap = "blank",
     ) -> None:
+        self.answers = answers
         self.session = session
         self.settings = settings
         self.district = district
         self.basemap = basemap
 
-    def render(self, draw: Callable[..., folium.Map], **options: Any) -> HTMLResponse:
+    def render(
+        self, draw: Callable[..., folium.Map], *, window_days: int = 30, **options: Any
+    ) -> Response:
         """The page of ``draw`` (a :mod:`geogrid.maps` function) for this district, or a 503
         notice when the npm assets are missing: checked first, so a broken install says so
-        whatever the parameters."""
+        whatever the parameters. The page carries an ETag (:mod:`api.caching`): a repeated
+        request is a 304 or the kept page, drawn again only when its data changed."""
         try:
             check_assets(self.settings)
         except MissingAssetsError as exc:
@@ -67,20 +73,24 @@ class MapPage:
             return HTMLResponse(
                 f"<!DOCTYPE html><meta charset='utf-8'><p>{message}</p>", status_code=503
             )
-        m = draw(self.session, district_adcode=self.district, basemap=self.basemap, **options)
-        return HTMLResponse(render_html(m))
+
+        def page() -> Response:
+            m = draw(self.session, district_adcode=self.district, basemap=self.basemap, **options)
+            return HTMLResponse(render_html(m))
+
+        return self.answers.respond(page, window_days=window_days)
 
 
 MapPageDep = Annotated[MapPage, Depends()]
 
 
 @router.get("/grids", response_class=HTMLResponse, summary="Grids by level with signboards")
-def grids_page(page: MapPageDep) -> HTMLResponse:
+def grids_page(page: MapPageDep) -> Response:
     return page.render(grids_map, embed_limit=page.settings.tiles_embed_limit)
 
 
 @router.get("/heatmap", response_class=HTMLResponse, summary="Issue heatmap with monthly animation")
-def heatmap_page(page: MapPageDep, filters: IssueFilterDep) -> HTMLResponse:
+def heatmap_page(page: MapPageDep, filters: IssueFilterDep) -> Response:
     return page.render(
         issue_heatmap, issue_filter=filters, embed_limit=page.settings.tiles_embed_issue_limit
     )
@@ -89,7 +99,7 @@ def heatmap_page(page: MapPageDep, filters: IssueFilterDep) -> HTMLResponse:
 @router.get(
     "/rates", response_class=HTMLResponse, summary="Choropleth of issues per 1 000 households"
 )
-def rates_page(page: MapPageDep, filters: IssueFilterDep, params: RateParamsDep) -> HTMLResponse:
+def rates_page(page: MapPageDep, filters: IssueFilterDep, params: RateParamsDep) -> Response:
     return page.render(rates_map, issue_filter=filters, **asdict(params))
 
 
@@ -99,9 +109,7 @@ def rates_page(page: MapPageDep, filters: IssueFilterDep, params: RateParamsDep)
     summary="Getis-Ord Gi* hotspots",
     dependencies=[Depends(heavy_analysis)],
 )
-def hotspots_page(
-    page: MapPageDep, filters: IssueFilterDep, params: HotspotParamsDep
-) -> HTMLResponse:
+def hotspots_page(page: MapPageDep, filters: IssueFilterDep, params: HotspotParamsDep) -> Response:
     return page.render(hotspots_map, issue_filter=filters, **asdict(params))
 
 
@@ -111,5 +119,7 @@ def hotspots_page(
     summary="Coverage gaps, a layer per kind",
     dependencies=[Depends(heavy_analysis)],
 )
-def gaps_page(page: MapPageDep, params: GapParamsDep) -> HTMLResponse:
-    return page.render(gaps_map, **asdict(params))
+def gaps_page(page: MapPageDep, params: GapParamsDep) -> Response:
+    return page.render(
+        gaps_map, window_days=params.inactive_days, now=page.answers.now, **asdict(params)
+    )

@@ -42,6 +42,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geogrid.analysis.layers import GridRecord, current_grids
+from geogrid.analysis.stores import (
+    compute_territory,
+    grid_activity_rows,
+    grid_display,
+    misplaced_rows,
+    territory_rows,
+)
 from geogrid.errors import InvalidInputError
 from geogrid.grids.followups import misplaced_open_issues
 from geogrid.rules.on_duty import GridPosts, OnDutyAnswer, load_post_holders
@@ -309,7 +316,9 @@ def post_gaps(
     return _post_rows(session, grids, now or datetime.now(UTC))
 
 
-def _misplaced_rows(session: Session, district_adcode: str) -> list[GapRow]:
+def misplaced_gap_rows(session: Session, district_adcode: str) -> list[dict[str, Any]]:
+    """The ``misplaced_issue`` rows computed from scratch, as plain dicts (what the
+    ``analysis_misplaced`` store keeps; :func:`_gap_row` reads them back)."""
     found = misplaced_open_issues(session, district_adcode=district_adcode)
     if not found:
         return []
@@ -320,18 +329,74 @@ def _misplaced_rows(session: Session, district_adcode: str) -> list[GapRow]:
         ).all()
     )
     return [
-        GapRow(
-            "misplaced_issue",
-            m.grid or m.expected or district_adcode,
-            None,
-            0,
-            f"问题 {m.issue}: 在 {m.grid or '区级队列'}, 应在 {m.expected or '区级队列'} "
+        {
+            "code": m.grid or m.expected or district_adcode,
+            "detail": f"问题 {m.issue}: 在 {m.grid or '区级队列'}, 应在 {m.expected or '区级队列'} "
             "(geogrid issues check-tags --fix)",
-            geometry=json.loads(points[m.issue]),
-            extra={"issue": m.issue, "expected": m.expected, "reason": m.reason},
-        )
+            "geometry": json.loads(points[m.issue]),
+            "extra": {"issue": m.issue, "expected": m.expected, "reason": m.reason},
+        }
         for m in found
     ]
+
+
+def _gap_row(row: dict[str, Any]) -> GapRow:
+    return GapRow(
+        "misplaced_issue",
+        row["code"],
+        None,
+        0,
+        row["detail"],
+        geometry=row["geometry"],
+        extra=row["extra"],
+    )
+
+
+def _territory(
+    session: Session, district_adcode: str, min_area: float, fresh: bool
+) -> list[GapRow]:
+    """Uncovered territory and overlaps: from the store, or (``fresh``) computed now."""
+    if fresh:
+        found = [
+            r
+            for r in compute_territory(session, district_adcode=district_adcode)
+            if r.area_m2 >= min_area
+        ]
+    else:
+        found = territory_rows(session, district_adcode=district_adcode, min_area_m2=min_area)
+    rows = []
+    for r in found:
+        if r.kind == "uncovered":
+            detail = f"{r.area_m2:,.0f} m² 不在任何{r.level}级网格内"
+        else:
+            a, b = r.extra["codes"]
+            detail = f"{a} 与 {b} 重叠 {r.area_m2:,.0f} m²"
+        rows.append(_area_row(r.kind, r.code, r.level, detail, r.area_m2, r.geometry, **r.extra))
+    return rows
+
+
+def _inactive_rows(
+    session: Session,
+    district_adcode: str,
+    grids: list[GridRecord],
+    since: datetime,
+    fresh: bool,
+) -> list[tuple[str, str, int, str, datetime | None]]:
+    """``(code, name, level, kind, last issue)`` of grids with no issue and no event since
+    ``since``: from ``grid_activity`` (kept by triggers), or (``fresh``) scanning issues."""
+    if fresh:
+        return [
+            tuple(row)  # type: ignore[misc]
+            for row in session.execute(text(_INACTIVE), {"adcode": district_adcode, "since": since})
+        ]
+    activity = grid_activity_rows(session, district_adcode=district_adcode)
+    out = []
+    for g in grids:
+        issue_at, event_at = activity.get(g.id, (None, None))
+        latest = max((t for t in (issue_at, event_at) if t is not None), default=None)
+        if latest is None or latest < since:
+            out.append((g.code, g.name, g.level, g.kind, issue_at))
+    return out
 
 
 def coverage_gaps(
@@ -342,39 +407,33 @@ def coverage_gaps(
     inactive_days: int = DEFAULT_INACTIVE_DAYS,
     min_area_m2: float = 1.0,
     now: datetime | None = None,
+    fresh: bool = False,
 ) -> CoverageGaps:
-    """Every coverage gap of the district's current grids (see the module docstring)."""
+    """Every coverage gap of the district's current grids (see the module docstring).
+
+    The territory, display geometries, activity and misplaced issues come from the derived
+    stores (:mod:`geogrid.analysis.stores`), the AB posts are judged at ``now`` on the live
+    holders, so an "away until" that passes flips a gap without any geometry being computed.
+    ``fresh`` computes everything from the base tables instead: the reference the stores are
+    tested equal to, and seconds slower on a real district.
+    """
     if households_norm <= 0:
         raise InvalidInputError(f"households norm must be positive, got {households_norm}")
     if inactive_days <= 0:
         raise InvalidInputError(f"inactive days must be positive, got {inactive_days}")
     params = {"adcode": district_adcode}
-    areas = {**params, "min_area": min_area_m2}
-    rows = [
-        _area_row(
-            "uncovered",
-            parent,
-            level,
-            f"{area:,.0f} m² 不在任何{level}级网格内",
-            area,
-            geometry,
-            parent_code=parent,
-            near_codes=list(near),
-        )
-        for parent, level, area, geometry, near in session.execute(text(_UNCOVERED), areas)
-    ]
-    rows += [
-        _area_row(
-            "overlap", a, level, f"{a} 与 {b} 重叠 {area:,.0f} m²", area, geometry, codes=[a, b]
-        )
-        for a, b, level, area, geometry in session.execute(text(_OVERLAPS), areas)
-    ]
-    display: dict[str, GridRecord] = {
-        g.code: g
-        for g in current_grids(
-            session, district_adcode=district_adcode, kinds=("general", "dedicated")
-        )
-    }
+    rows = _territory(session, district_adcode, min_area_m2, fresh)
+    grids = current_grids(
+        session,
+        district_adcode=district_adcode,
+        kinds=("general", "dedicated"),
+        with_display=fresh,
+    )
+    if not fresh:
+        shapes = grid_display(session, district_adcode=district_adcode)
+        for g in grids:
+            g.display = shapes[g.id]
+    display: dict[str, GridRecord] = {g.code: g for g in grids}
 
     def grid_row(kind: str, code: str, name: str, level: int, detail: str, **extra: Any) -> GapRow:
         record = display.get(code)
@@ -389,7 +448,7 @@ def coverage_gaps(
         )
 
     clock = now or datetime.now(UTC)
-    rows += _post_rows(session, list(display.values()), clock)
+    rows += _post_rows(session, grids, clock)
     for code, name, level, households, workers in session.execute(
         text(_WORKLOAD), {**params, "norm": households_norm}
     ):
@@ -412,8 +471,8 @@ def coverage_gaps(
             )
         )
     since = clock - timedelta(days=inactive_days)
-    for code, name, level, kind, last in session.execute(
-        text(_INACTIVE), {**params, "since": since}
+    for code, name, level, kind, last in _inactive_rows(
+        session, district_adcode, grids, since, fresh
     ):
         detail = f"{inactive_days} 天内无问题记录或处理" + (
             f", 最近一次 {last.date().isoformat()}" if last else ", 从无记录"
@@ -431,5 +490,10 @@ def coverage_gaps(
         )
     for code, name, level, _kind in session.execute(text(_DEDICATED), params):
         rows.append(grid_row("dedicated_unstaffed", code, name, level, "没有专属网格员"))
-    rows += _misplaced_rows(session, district_adcode)
+    misplaced = (
+        misplaced_gap_rows(session, district_adcode)
+        if fresh
+        else misplaced_rows(session, district_adcode=district_adcode)
+    )
+    rows += [_gap_row(r) for r in misplaced]
     return CoverageGaps(rows, households_norm, inactive_days, min_area_m2)

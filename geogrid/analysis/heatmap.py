@@ -157,8 +157,10 @@ def heatmap_data(
     months: int = 12,
     max_points: int = MAX_POINTS,
     cell_m: float = CELL_M,
+    now: datetime | None = None,
 ) -> HeatmapData:
-    """The filtered issues as heat points, and the monthly frames of the animation."""
+    """The filtered issues as heat points, and the monthly frames of the animation, which end
+    at the filter's end or at ``now`` (default: the clock)."""
     if max_points < 1 or cell_m <= 0:
         raise InvalidInputError("max_points must be positive and cell_m above 0")
     if not 1 <= months <= 36:
@@ -172,7 +174,7 @@ def heatmap_data(
         district_adcode=district_adcode,
         issue_filter=issue_filter,
         months=months,
-        until=issue_filter.end,
+        until=issue_filter.end or now,
         max_points=max_points,
         cell_m=cell_m,
     )

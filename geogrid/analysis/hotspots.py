@@ -42,6 +42,7 @@ from geogrid.analysis.layers import (
     issue_counts,
     require_grids,
 )
+from geogrid.analysis.stores import stored_issue_counts
 from geogrid.analysis.weights import grid_weights
 from geogrid.errors import InvalidInputError
 
@@ -310,18 +311,22 @@ def grid_hotspots(
     fdr: bool = True,
     issue_filter: IssueFilter | None = None,
     seed: int | None = 0,
+    fresh: bool = False,
 ) -> GridHotspots:
     """Gi* on issues per current general grid of ``level``.
 
     Every grid carries ``count``, ``households``, ``rate``, ``z``, ``p``, ``p_fdr`` and
     ``class`` in its properties.
+    Counts are summed from the per-day store (:func:`~geogrid.analysis.stores.stored_issue_counts`);
+    ``fresh`` counts the issues themselves, the reference the store is tested against.
     """
     issue_filter = issue_filter or IssueFilter()
     grids = current_grids(
         session, district_adcode=district_adcode, levels=[level], with_geometry=True
     )
     require_grids(grids, district_adcode=district_adcode, what=f"level-{level} grids")
-    counts = issue_counts(session, [g.id for g in grids], issue_filter)
+    counter = issue_counts if fresh else stored_issue_counts
+    counts = counter(session, [g.id for g in grids], issue_filter)
     x = issue_values(grids, counts, value)
     w = grid_weights([g.geom for g in grids], weights, distance_m=distance_m)  # type: ignore[misc]
     result = gi_star(x, w, method=method, permutations=permutations, seed=seed)

@@ -15,7 +15,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from geogrid.analysis.filters import IssueFilter
@@ -70,17 +70,24 @@ def current_grids(
     kinds: Sequence[str] = ("general",),
     with_geometry: bool = False,
     tolerance_deg: float = DISPLAY_TOLERANCE_DEG,
+    with_display: bool = True,
 ) -> list[GridRecord]:
     """Current grids of ``levels`` and ``kinds``, in code order.
 
     ``with_geometry`` also loads the full stored geometry as shapely (for contiguity or
-    measurements); the display geometry is always there.
+    measurements). ``with_display=False`` leaves ``display`` empty, for callers that take it
+    from the stored display geometries (:func:`geogrid.analysis.stores.grid_display`) rather
+    than simplifying every grid again.
     """
     levels = list(levels)
     for level in levels:
         _check_level(level)
-    display = func.ST_AsGeoJSON(
-        func.ST_SimplifyPreserveTopology(GridVersion.geom, tolerance_deg), COORD_DECIMALS
+    display: Any = (
+        func.ST_AsGeoJSON(
+            func.ST_SimplifyPreserveTopology(GridVersion.geom, tolerance_deg), COORD_DECIMALS
+        )
+        if with_display
+        else literal("{}")
     )
     columns: list[Any] = [
         Grid.id,

@@ -17,6 +17,7 @@ from geogrid.analysis.layers import (
     issue_counts,
     require_grids,
 )
+from geogrid.analysis.stores import stored_issue_counts
 from geogrid.errors import InvalidInputError
 
 __all__ = ["SCHEMES", "GridRates", "RateOptions", "class_breaks", "grid_rates"]
@@ -91,15 +92,19 @@ def grid_rates(
     scheme: str = "quantiles",
     k: int = 5,
     issue_filter: IssueFilter | None = None,
+    fresh: bool = False,
 ) -> GridRates:
     """Issues per 1 000 households for every current general grid of ``level``.
 
     Grids without households (none recorded) get ``rate: null`` and stay out of the breaks.
+    Counts are summed from the per-day store (:func:`~geogrid.analysis.stores.stored_issue_counts`);
+    ``fresh`` counts the issues themselves, the reference the store is tested against.
     """
     issue_filter = issue_filter or IssueFilter()
     grids = current_grids(session, district_adcode=district_adcode, levels=[level])
     require_grids(grids, district_adcode=district_adcode, what=f"level-{level} grids")
-    counts = issue_counts(session, [g.id for g in grids], issue_filter)
+    counter = issue_counts if fresh else stored_issue_counts
+    counts = counter(session, [g.id for g in grids], issue_filter)
     rates = []
     for g in grids:
         count = counts.get(g.id, 0)

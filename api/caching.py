@@ -1,0 +1,134 @@
+"""HTTP caching of ``/analysis/*`` and ``/maps/*``: an ETag from what the answer depends on,
+``If-None-Match`` answered 304 without computing anything, and rendered answers kept by ETag.
+
+An answer depends on the district's boundary, staff and issue revisions (each bumped by
+triggers, whoever writes), on the request (path and query) and on what the passing of time
+changes (:func:`geogrid.analysis.stores.clock_marks`). Reading those is one small query; the
+ETag is their hash. So a repeated request costs that query and a dictionary lookup, and a
+conditional one a 304, while any write that could change the answer changes the ETag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from threading import Lock
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep
+from api.routers.analysis_params import DistrictDep
+from geogrid import __version__
+from geogrid.analysis.gaps import DEFAULT_INACTIVE_DAYS
+from geogrid.analysis.stores import clock_marks, read_revisions
+
+__all__ = ["AnswerCache", "Answers", "AnswersDep", "ClockDep", "clock"]
+
+CACHE_ENTRIES = 256
+
+
+class AnswerCache:
+    """Rendered answers (media type, body) by ETag, the least recently used dropped first.
+
+    Owned by the app's lifespan (``app.state.answer_cache``); thread-safe because sync routes
+    run in a thread pool.
+    """
+
+    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+        self.entries = entries
+        self._items: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, etag: str) -> tuple[str, bytes] | None:
+        with self._lock:
+            item = self._items.get(etag)
+            if item is not None:
+                self._items.move_to_end(etag)
+            return item
+
+    def put(self, etag: str, media_type: str, body: bytes) -> None:
+        with self._lock:
+            self._items[etag] = (media_type, body)
+            self._items.move_to_end(etag)
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+
+
+def clock() -> datetime:
+    """The moment a request is answered at; a dependency so tests inject their own time."""
+    return datetime.now(UTC)
+
+
+ClockDep = Annotated[datetime, Depends(clock)]
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+class Answers:
+    """What an analysis route or map page needs to answer from its ETag: the request, the
+    session, the district and the clock."""
+
+    def __init__(
+        self, request: Request, session: SessionDep, district: DistrictDep, now: ClockDep
+    ) -> None:
+        self.request = request
+        self.session: Session = session
+        self.district = district
+        self.now = now
+
+    def etag(self, *, window_days: int = DEFAULT_INACTIVE_DAYS, exact_time: bool = False) -> str:
+        """The ETag of this request's answer. ``exact_time``: the answer reads the clock in
+        ways the marks do not capture (a period ending now), so the instant is part of it."""
+        revisions = read_revisions(self.session, district_adcode=self.district)
+        marks = clock_marks(
+            self.session, district_adcode=self.district, now=self.now, window_days=window_days
+        )
+        parts = [
+            __version__,
+            self.request.url.path,
+            str(sorted(self.request.query_params.multi_items())),
+            self.district,
+            revisions.boundary,
+            revisions.staff,
+            revisions.issues,
+            marks,
+            self.now.isoformat() if exact_time else "",
+        ]
+        return '"' + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32] + '"'
+
+    def respond(
+        self,
+        render: Callable[[], Response],
+        *,
+        window_days: int = DEFAULT_INACTIVE_DAYS,
+        exact_time: bool = False,
+    ) -> Response:
+        """304 when the client holds the current answer, the kept answer when there is one,
+        otherwise ``render()`` (kept when it succeeded)."""
+        etag = self.etag(window_days=window_days, exact_time=exact_time)
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if _matches(self.request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        cache: AnswerCache | None = getattr(self.request.app.state, "answer_cache", None)
+        kept = cache.get(etag) if cache is not None else None
+        if kept is not None:
+            media_type, body = kept
+            return Response(body, media_type=media_type, headers=headers)
+        response = render()
+        if response.status_code == 200:
+            response.headers.update(headers)
+            if cache is not None and response.media_type is not None:
+                cache.put(etag, response.media_type, bytes(response.body))
+        return response
+
+
+AnswersDep = Annotated[Answers, Depends()]

@@ -1,0 +1,460 @@
+"""The derived stores behind the analysis answers, one read function per store.
+
+What changes an answer already has a counter: boundaries (``boundary_revisions``), staff
+(``staff_revisions``) and issues (``issue_revisions``, migration 0019, bumped by triggers on
+issues, their grid tags and their events). The stores are keyed by district (adcode):
+
+``analysis_territory_gaps``
+    uncovered territory and sibling overlaps per district and level, recomputed when a read
+    finds the boundary revision moved (:func:`ensure_territory`), read by index afterwards;
+``analysis_grid_display``
+    the simplified display geometry of every current grid, same revision;
+``analysis_misplaced``
+    open issues on the wrong grid, recomputed when boundaries or issues moved;
+``grid_activity`` / ``issue_grid_day_counts``
+    the last issue and event per grid, and issues per grid, Beijing day, category and status,
+    kept by triggers in the writing transaction (so never stale).
+
+Every store is derived: :func:`rebuild` recomputes all of a district from scratch
+(``geogrid analysis rebuild [--district]``). Reads go through one function per store
+(:func:`territory_rows`, :func:`grid_display`, :func:`misplaced_rows`,
+:func:`grid_activity_rows`, :func:`stored_issue_counts`), so a filter applied to every read
+(access reach) has one place per store to go.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geogrid.analysis.filters import IssueFilter
+
+__all__ = [
+    "AnalysisRevisions",
+    "TerritoryRow",
+    "ensure_misplaced",
+    "ensure_territory",
+    "grid_activity_rows",
+    "grid_display",
+    "misplaced_rows",
+    "read_revisions",
+    "rebuild",
+    "stored_issue_counts",
+    "territory_rows",
+]
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class AnalysisRevisions:
+    """The three counters of a district with the instant each last moved. The instants make a
+    key unique even where a counter value is reused (a transaction that bumped it rolled back,
+    and the next one bumped it to the same number)."""
+
+    boundary: str
+    staff: str
+    issues: str
+
+
+_REVISIONS = text(
+    """
+    SELECT (SELECT revision || '@' || changed_at FROM boundary_revisions
+            WHERE district_adcode = :d),
+           (SELECT revision || '@' || changed_at FROM staff_revisions
+            WHERE district_adcode = :d),
+           (SELECT revision || '@' || changed_at FROM issue_revisions
+            WHERE district_adcode = :d)
+    """
+)
+
+
+def read_revisions(session: Session, *, district_adcode: str) -> AnalysisRevisions:
+    """The district's three revisions, in one round trip (a district with none yet reads 0)."""
+    b, s, i = session.execute(_REVISIONS, {"d": district_adcode}).one()
+    return AnalysisRevisions(b or "0", s or "0", i or "0")
+
+
+def _lock(session: Session, district_adcode: str, store: str) -> None:
+    """Serialise refreshes of one store of one district: two readers that find it stale at once
+    compute it once (the second waits, then finds it current)."""
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('geogrid-analysis'), hashtext(:k))"),
+        {"k": f"{district_adcode}/{store}"},
+    )
+
+
+def _source(session: Session, district_adcode: str, store: str) -> str | None:
+    source: str | None = session.execute(
+        text("SELECT source FROM analysis_store_state WHERE district_adcode = :d AND store = :s"),
+        {"d": district_adcode, "s": store},
+    ).scalar()
+    return source
+
+
+def _set_source(session: Session, district_adcode: str, store: str, source: str) -> None:
+    session.execute(
+        text(
+            "INSERT INTO analysis_store_state (district_adcode, store, source, computed_at) "
+            "VALUES (:d, :s, :src, clock_timestamp()) ON CONFLICT (district_adcode, store) "
+            "DO UPDATE SET source = excluded.source, computed_at = excluded.computed_at"
+        ),
+        {"d": district_adcode, "s": store, "src": source},
+    )
+
+
+# -- territory: uncovered, overlaps, display geometries (boundary revision) ----------------------
+
+
+@dataclass(frozen=True)
+class TerritoryRow:
+    """One stored territorial gap, as :mod:`geogrid.analysis.gaps` computed it."""
+
+    kind: str
+    code: str
+    level: int
+    area_m2: float
+    geometry: str
+    extra: dict[str, Any]
+
+
+def compute_territory(session: Session, *, district_adcode: str) -> list[TerritoryRow]:
+    """Uncovered territory and overlaps from scratch (every area above 0; the caller's
+    ``min_area_m2`` filters at read)."""
+    from geogrid.analysis.gaps import _OVERLAPS, _UNCOVERED
+
+    params = {"adcode": district_adcode, "min_area": 0.0}
+    rows = [
+        TerritoryRow(
+            "uncovered",
+            parent,
+            level,
+            float(area),
+            geometry,
+            {"parent_code": parent, "near_codes": list(near)},
+        )
+        for parent, level, area, geometry, near in session.execute(text(_UNCOVERED), params)
+    ]
+    rows += [
+        TerritoryRow("overlap", a, level, float(area), geometry, {"codes": [a, b]})
+        for a, b, level, area, geometry in session.execute(text(_OVERLAPS), params)
+    ]
+    return rows
+
+
+def _write_territory(session: Session, district_adcode: str) -> None:
+    from geogrid.analysis.layers import DISPLAY_TOLERANCE_DEG
+
+    session.execute(
+        text("DELETE FROM analysis_territory_gaps WHERE district_adcode = :d"),
+        {"d": district_adcode},
+    )
+    rows = compute_territory(session, district_adcode=district_adcode)
+    if rows:
+        session.execute(
+            text(
+                "INSERT INTO analysis_territory_gaps "
+                "(district_adcode, level, kind, seq, code, area_m2, geometry, extra) "
+                "VALUES (:d, :level, :kind, :seq, :code, :area, :geometry, CAST(:extra AS jsonb))"
+            ),
+            [
+                {
+                    "d": district_adcode,
+                    "level": r.level,
+                    "kind": r.kind,
+                    "seq": seq,
+                    "code": r.code,
+                    "area": r.area_m2,
+                    "geometry": r.geometry,
+                    "extra": json.dumps(r.extra),
+                }
+                for seq, r in enumerate(rows)
+            ],
+        )
+    session.execute(
+        text("DELETE FROM analysis_grid_display WHERE district_adcode = :d"),
+        {"d": district_adcode},
+    )
+    session.execute(
+        text(
+            """
+            INSERT INTO analysis_grid_display (grid_id, district_adcode, code, display)
+            SELECT g.id, g.district_adcode, g.code,
+                   ST_AsGeoJSON(ST_SimplifyPreserveTopology(v.geom, :tol), 6)
+            FROM grids g JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
+            WHERE g.district_adcode = :d AND g.retired_at IS NULL
+            """
+        ),
+        {"d": district_adcode, "tol": DISPLAY_TOLERANCE_DEG},
+    )
+
+
+def ensure_territory(session: Session, *, district_adcode: str) -> str:
+    """Make the territory stores current for the district's boundary revision (recomputing
+    them if it moved) and return that revision."""
+    boundary = read_revisions(session, district_adcode=district_adcode).boundary
+    if _source(session, district_adcode, "territory") == boundary:
+        return boundary
+    _lock(session, district_adcode, "territory")
+    boundary = read_revisions(session, district_adcode=district_adcode).boundary
+    if _source(session, district_adcode, "territory") != boundary:
+        _write_territory(session, district_adcode)
+        _set_source(session, district_adcode, "territory", boundary)
+    return boundary
+
+
+def territory_rows(
+    session: Session, *, district_adcode: str, min_area_m2: float
+) -> list[TerritoryRow]:
+    """The stored territorial gaps of at least ``min_area_m2``: uncovered first (by parent,
+    largest first), then overlaps (by pair), as computed."""
+    ensure_territory(session, district_adcode=district_adcode)
+    return [
+        TerritoryRow(kind, code, level, area, geometry, extra)
+        for kind, code, level, area, geometry, extra in session.execute(
+            text(
+                "SELECT kind, code, level, area_m2, geometry, extra FROM analysis_territory_gaps "
+                "WHERE district_adcode = :d AND area_m2 >= :min "
+                "ORDER BY kind = 'overlap', seq"
+            ),
+            {"d": district_adcode, "min": min_area_m2},
+        )
+    ]
+
+
+def grid_display(session: Session, *, district_adcode: str) -> dict[int, dict[str, Any]]:
+    """The stored display geometry (GeoJSON, simplified) of every current grid, by grid id."""
+    ensure_territory(session, district_adcode=district_adcode)
+    return {
+        int(grid_id): json.loads(display)
+        for grid_id, display in session.execute(
+            text("SELECT grid_id, display FROM analysis_grid_display WHERE district_adcode = :d"),
+            {"d": district_adcode},
+        )
+    }
+
+
+# -- misplaced open issues (boundary and issue revisions) ----------------------------------------
+
+
+def ensure_misplaced(session: Session, *, district_adcode: str) -> None:
+    """Recompute the misplaced-issue rows when boundaries or issues moved since last time."""
+    from geogrid.analysis.gaps import misplaced_gap_rows
+
+    revisions = read_revisions(session, district_adcode=district_adcode)
+    source = f"{revisions.boundary}|{revisions.issues}"
+    if _source(session, district_adcode, "misplaced") == source:
+        return
+    _lock(session, district_adcode, "misplaced")
+    if _source(session, district_adcode, "misplaced") == source:
+        return
+    session.execute(
+        text("DELETE FROM analysis_misplaced WHERE district_adcode = :d"), {"d": district_adcode}
+    )
+    rows = misplaced_gap_rows(session, district_adcode)
+    if rows:
+        session.execute(
+            text(
+                "INSERT INTO analysis_misplaced (district_adcode, seq, row) "
+                "VALUES (:d, :seq, CAST(:row AS jsonb))"
+            ),
+            [
+                {"d": district_adcode, "seq": seq, "row": json.dumps(row)}
+                for seq, row in enumerate(rows)
+            ],
+        )
+    _set_source(session, district_adcode, "misplaced", source)
+
+
+def misplaced_rows(session: Session, *, district_adcode: str) -> list[dict[str, Any]]:
+    """The stored misplaced-issue rows (plain dicts of :class:`~geogrid.analysis.gaps.GapRow`
+    fields), in the order computed."""
+    ensure_misplaced(session, district_adcode=district_adcode)
+    return [
+        row
+        for (row,) in session.execute(
+            text("SELECT row FROM analysis_misplaced WHERE district_adcode = :d ORDER BY seq"),
+            {"d": district_adcode},
+        )
+    ]
+
+
+# -- activity and counts (triggers) --------------------------------------------------------------
+
+
+def grid_activity_rows(
+    session: Session, *, district_adcode: str
+) -> dict[int, tuple[datetime | None, datetime | None]]:
+    """``grid id -> (last issue reported, last event)`` for the district's grids with any."""
+    return {
+        int(g): (issue_at, event_at)
+        for g, issue_at, event_at in session.execute(
+            text(
+                "SELECT a.grid_id, a.last_issue_at, a.last_event_at FROM grid_activity a "
+                "JOIN grids g ON g.id = a.grid_id WHERE g.district_adcode = :d"
+            ),
+            {"d": district_adcode},
+        )
+    }
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=BEIJING)
+
+
+def _whole_days(start: datetime | None, end: datetime | None) -> tuple[date | None, date | None]:
+    """The Beijing days lying wholly inside ``[start, end)`` as ``[first, stop)`` (None: open)."""
+    first = None
+    if start is not None:
+        local = start.astimezone(BEIJING)
+        first = local.date() if local == _day_start(local.date()) else local.date() + timedelta(1)
+    stop = None if end is None else end.astimezone(BEIJING).date()
+    return first, stop
+
+
+def stored_issue_counts(
+    session: Session, grid_ids: Sequence[int], issue_filter: IssueFilter | None = None
+) -> dict[int, int]:
+    """Issues per grid as :func:`geogrid.analysis.layers.issue_counts` counts them, summed
+    from ``issue_grid_day_counts``: whole Beijing days of the period come from the store, and
+    only the partial days at its edges (a period that does not start or end at midnight) are
+    counted from the issues themselves."""
+    if not grid_ids:
+        return {}
+    f = issue_filter or IssueFilter()
+    first, stop = _whole_days(f.start, f.end)
+    if first is not None and stop is not None and stop < first:
+        first = stop = None  # the period lies within one day: no whole day in it
+        whole = False
+    else:
+        whole = True
+    where = ["grid_id = ANY(:grids)"]
+    params: dict[str, Any] = {"grids": list(grid_ids), "statuses": list(f.statuses)}
+    if f.statuses:
+        where.append("status = ANY(:statuses)")
+    if f.category:
+        where.append(
+            "category_id IN (SELECT id FROM issue_categories WHERE code = :cat OR parent_id IN "
+            "(SELECT id FROM issue_categories WHERE code = :cat))"
+        )
+        params["cat"] = f.category
+    if first is not None:
+        where.append("day >= :first")
+        params["first"] = first
+    if stop is not None:
+        where.append("day < :stop")
+        params["stop"] = stop
+    counts: dict[int, int] = {}
+    if whole:
+        for g, n in session.execute(
+            text(
+                f"SELECT grid_id, sum(n) FROM issue_grid_day_counts WHERE {' AND '.join(where)} "
+                "GROUP BY grid_id"
+            ),
+            params,
+        ):
+            counts[int(g)] = int(n)
+    from geogrid.analysis.layers import issue_counts
+
+    edges: list[IssueFilter] = []
+    if whole:
+        if f.start is not None and first is not None and _day_start(first) > f.start:
+            edges.append(
+                IssueFilter(
+                    start=f.start, end=_day_start(first), category=f.category, statuses=f.statuses
+                )
+            )
+        if f.end is not None and stop is not None and _day_start(stop) < f.end:
+            low = _day_start(stop) if f.start is None else max(_day_start(stop), f.start)
+            edges.append(
+                IssueFilter(start=low, end=f.end, category=f.category, statuses=f.statuses)
+            )
+    else:
+        edges.append(f)
+    for edge in edges:
+        for g, n in issue_counts(session, grid_ids, edge).items():
+            counts[g] = counts.get(g, 0) + n
+    return {g: n for g, n in counts.items() if n}
+
+
+# -- rebuild -------------------------------------------------------------------------------------
+
+
+def rebuild(session: Session, *, district_adcode: str | None = None) -> list[str]:
+    """Recompute every store from scratch, for one district or all; returns the districts.
+
+    The trigger-kept stores (activity, counts, issue revisions) are refilled from the issues;
+    the territory and misplaced stores are recomputed now rather than at the next read.
+    """
+    districts: list[str] = (
+        [district_adcode]
+        if district_adcode
+        else list(session.execute(text("SELECT DISTINCT district_adcode FROM grids")).scalars())
+    )
+    for d in districts:
+        grids = "SELECT id FROM grids WHERE district_adcode = :d"
+        session.execute(
+            text(f"DELETE FROM issue_grid_day_counts WHERE grid_id IN ({grids})"), {"d": d}
+        )
+        session.execute(
+            text(
+                f"""
+                INSERT INTO issue_grid_day_counts (grid_id, day, category_id, status, n)
+                SELECT ig.grid_id, (timezone('Asia/Shanghai', i.reported_at))::date,
+                       i.category_id, i.status, count(*)
+                FROM issue_grids ig JOIN issues i ON i.id = ig.issue_id
+                WHERE ig.grid_id IN ({grids}) GROUP BY 1, 2, 3, 4
+                """
+            ),
+            {"d": d},
+        )
+        session.execute(text(f"SELECT geogrid_refresh_grid_activity(ARRAY({grids}))"), {"d": d})
+        session.execute(
+            text(
+                "INSERT INTO issue_revisions AS r (district_adcode, revision, changed_at) "
+                "VALUES (:d, 1, clock_timestamp()) ON CONFLICT (district_adcode) "
+                "DO UPDATE SET revision = r.revision + 1, changed_at = clock_timestamp()"
+            ),
+            {"d": d},
+        )
+        session.execute(
+            text("DELETE FROM analysis_store_state WHERE district_adcode = :d"), {"d": d}
+        )
+        ensure_territory(session, district_adcode=d)
+        ensure_misplaced(session, district_adcode=d)
+    return districts
+
+
+# -- what time changes in an answer --------------------------------------------------------------
+
+_CLOCK_MARKS = text(
+    """
+    SELECT (SELECT count(*) FROM staff
+            WHERE district_adcode = :d AND availability = 'away' AND away_until <= :now),
+           (SELECT count(*) FROM grid_activity a JOIN grids g ON g.id = a.grid_id
+            WHERE g.district_adcode = :d
+              AND greatest(a.last_issue_at, a.last_event_at) >= :since),
+           (SELECT count(*) FROM issues WHERE district_adcode = :d AND reported_at >= :now)
+    """
+)
+
+
+def clock_marks(session: Session, *, district_adcode: str, now: datetime, window_days: int) -> str:
+    """What the passing of time has changed in the district's answers at ``now``, as a short
+    string for a cache key: how many "away until" have passed (each one flips a post back),
+    how many grids were active in the last ``window_days`` (a grid falling out of the window
+    becomes inactive), how many issues lie ahead of ``now`` (windows ending now), and the
+    Beijing month (the heatmap's frames). For fixed data each count only moves one way as
+    time goes on, so equal marks mean equal answers."""
+    back, active, ahead = session.execute(
+        _CLOCK_MARKS,
+        {"d": district_adcode, "now": now, "since": now - timedelta(days=window_days)},
+    ).one()
+    return f"{back}/{active}/{ahead}/{now.astimezone(BEIJING):%Y-%m}"
