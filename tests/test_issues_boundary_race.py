@@ -73,8 +73,9 @@ def race_db(settings: Settings, engine: Engine) -> Iterator[RaceDb]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    race_settings = Settings(
-        database_url=url.set(database=name).render_as_string(hide_password=False)
+    # the suite's settings (rate limits off: each round files its reports from one address)
+    race_settings = settings.model_copy(
+        update={"database_url": url.set(database=name).render_as_string(hide_password=False)}
     )
     upgrade(race_settings)
     race_engine = create_db_engine(race_settings)
