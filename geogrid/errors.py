@@ -84,6 +84,11 @@ RULES: Final[dict[str, str]] = {
     # -- request values (grids)
     "at": "`at` must be an ISO date or datetime.",
     "attributes": "The grid's attributes must be an object.",
+    "tile_zoom": "A tile's zoom is outside what the server draws (0 to its maximum).",
+    "tile_coordinates": "A tile's x or y does not exist at its zoom (0 to 2^z - 1).",
+    "tile_minzoom": "The layer is not drawn at that zoom: the message names the smallest zoom.",
+    "tile_parameters": "A filter of the issues tile layer (start, end, category, status) is "
+    "not acceptable; the detail names it.",
     "bbox": "A bounding box is minlon,minlat,maxlon,maxlat (or the six-number 3-D form), with "
     "finite numbers, longitudes in [-180, 180], latitudes in [-90, 90] and minlat <= maxlat.",
     "code": "The grid code is malformed, taken, or does not fit its parent.",

@@ -22,7 +22,7 @@ from api.main import create_app
 from geogrid.maps.assets import render_html
 from geogrid.maps.landing import landing_data, landing_map
 from geogrid.settings import Settings
-from geogrid.storage.models import AdminArea, Grid, GridVersion
+from geogrid.storage.models import AdminArea, Grid, GridRetirement, GridVersion
 from tests import browser
 from tests.browser import WatchedPage, serve_app
 
@@ -78,6 +78,7 @@ def add_synthetic_district(session: Session, adcode: str) -> None:
     ]
     # Grid 1 was redrawn: version 1 is history, version 2 is current.
     grids[0].versions[0].valid_to = func.now()
+    grids[0].current_version = 2
     session.flush()
     grids[0].versions.append(
         GridVersion(
@@ -88,7 +89,19 @@ def add_synthetic_district(session: Session, adcode: str) -> None:
         )
     )
     tiny = _square(x0 + 0.001, y0 + 0.001, 0.002)
-    _add_grid(session, adcode, 100, tiny, retired_at=func.now())
+    # a retired grid, as the database requires one to be (migration 0011): its last version
+    # ended when it was retired, and an open retirement row says so
+    retired = _add_grid(session, adcode, 100, tiny, retired_at=func.now())
+    retired.versions[0].valid_to = func.now()
+    session.add(
+        GridRetirement(
+            grid_id=retired.id,
+            version=1,
+            operation="retire",
+            retired_at=func.now(),
+            retired_by="test",
+        )
+    )
     _add_grid(session, adcode, 1, tiny, level=2, parent_id=grids[0].id)
     _add_grid(session, adcode, 101, tiny, kind="dedicated", dedicated_type="school")
     session.flush()
