@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.auth import install_auth
 from api.problems import install_problem_handlers
 from api.routers import (
     analysis,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # app.state.live_locator itself, so an app without one passes every request through).
     app.add_middleware(LiveLocateMiddleware)
     mount_static(app, settings)
+    install_auth(app, settings)  # before the routers: every route they add is authenticated
     for module in (
         health,
         pages,

@@ -17,8 +17,17 @@ __all__ = ["create_db_engine", "make_session_factory", "postgis_version", "sessi
 
 
 def create_db_engine(settings: Settings, **kwargs: object) -> Engine:
-    """An engine for ``settings.database_url`` with pre-ping, so a restarted server is survived."""
-    options: dict[str, object] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    """An engine for ``settings.database_url`` with pre-ping, so a restarted server is survived.
+
+    SQL parameters are hidden from errors (``hide_parameters``): a failed statement is logged,
+    and its parameters hold reporters' phones and e-mails, passwords' hashes and tokens.
+    """
+    options: dict[str, object] = {
+        "pool_pre_ping": True,
+        "pool_size": 10,
+        "max_overflow": 10,
+        "hide_parameters": True,
+    }
     options.update(kwargs)
     return create_engine(settings.database_url, **options)
 
