@@ -21,14 +21,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError
 
 from api.deps import SessionDep, SettingsDep
 from api.problems import problem_response
 from geogrid.auth import accounts
+from geogrid.auth.audit import AuditFilter, audit_page
 from geogrid.auth.principal import PUBLIC, Principal, apply_principal
+from geogrid.auth.privacy import bind_cipher, cipher_from_settings
 from geogrid.errors import ForbiddenError, UnauthenticatedError
 from geogrid.settings import Settings
 
@@ -226,6 +228,7 @@ def get_principal(request: Request, session: SessionDep, settings: SettingsDep) 
             rule="role",
         )
     apply_principal(session, principal, unrestricted=unrestricted)
+    bind_cipher(session, request.app.state.reporter_cipher)
     request.state.principal = principal
     return principal
 
@@ -348,11 +351,33 @@ def me(principal: PrincipalDep) -> dict[str, Any]:
     }
 
 
+@router.get("/audit", summary="The audit trail: who changed what, when, before and after")
+def audit(
+    session: SessionDep,
+    principal: PrincipalDep,
+    table: str | None = None,
+    actor: str | None = None,
+    grid: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Newest first. Officers read the entries about grids in their reach; admins read all."""
+    return audit_page(
+        session,
+        AuditFilter(table=table, actor=actor, grid=grid, since=since, until=until),
+        reach=principal.reach,
+        limit=limit,
+        offset=offset,
+    )
+
+
 def install_auth(app: FastAPI, settings: Settings) -> None:
     """Authenticate every route and serve the login routes. Call before including routers:
     the dependency is added to the app's router, which copies it into each route it includes.
     """
-    del settings  # read per request from app.state, so a test can swap them
+    app.state.reporter_cipher = cipher_from_settings(settings)
     app.router.dependencies.append(Depends(get_principal))
     app.include_router(router)
 

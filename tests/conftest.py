@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from geogrid.auth.privacy import ReporterCipher, bind_cipher
 from geogrid.settings import Settings
 from geogrid.storage.database import create_db_engine
-from tests.logins import TestLogin
+from tests.logins import TEST_REPORTER_KEY, TestLogin
 
 DEFAULT_TEST_URL = "postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid_test"
 
@@ -25,7 +26,8 @@ DEFAULT_TEST_URL = "postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid_
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     url = os.environ.get("GEOGRID_TEST_DATABASE_URL", DEFAULT_TEST_URL)
-    return Settings(database_url=url)
+    # a key of the test run: reporters' contacts are encrypted at rest, as in production
+    return Settings(database_url=url, reporter_keys=TEST_REPORTER_KEY)
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +80,7 @@ def db(engine: Engine) -> Iterator[Session]:
     conn = engine.connect()
     trans = conn.begin()
     session = Session(bind=conn, join_transaction_mode="create_savepoint")
+    bind_cipher(session, ReporterCipher((TEST_REPORTER_KEY,)))
     try:
         yield session
     finally:

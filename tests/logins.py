@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session
 
@@ -19,11 +20,13 @@ from geogrid.auth import accounts
 from geogrid.auth.principal import Principal
 from geogrid.storage.models import AuthToken, User
 
-__all__ = ["ISSUED_AT", "TEST_PASSWORD", "TestLogin", "ensure_test_logins"]
+__all__ = ["ISSUED_AT", "TEST_PASSWORD", "TEST_REPORTER_KEY", "TestLogin", "ensure_test_logins"]
 
 #: Tokens are issued "now" = this fixed instant, valid for a century: tests never read the clock.
 ISSUED_AT: Final = datetime(2026, 1, 1, tzinfo=UTC)
 TEST_PASSWORD: Final = "correct horse battery staple"
+#: The reporter key of the test run (conftest's settings): contacts are encrypted in tests too.
+TEST_REPORTER_KEY: Final = Fernet.generate_key().decode()
 
 
 @dataclass(frozen=True)
