@@ -85,8 +85,19 @@ def _geogrid_problem(request: Request, exc: GeogridError) -> JSONResponse:
         extra["etag"] = tag
         if tag not in detail:
             detail = f"{detail} (If-Match: {tag})"
+    headers: dict[str, str] = {}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="geogrid"'
     return problem_response(
-        exc.status, exc.title, detail, rule=exc.rule, instance=request.url.path, **extra
+        exc.status,
+        exc.title,
+        detail,
+        rule=exc.rule,
+        instance=request.url.path,
+        headers=headers or None,
+        **extra,
     )
 
 

@@ -70,12 +70,16 @@ LANGUAGE sql STABLE AS $$
     )
 $$;
 
-CREATE OR REPLACE FUNCTION geogrid_issue_in_reach(grid_id integer, department_id integer)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT geogrid_reach_unrestricted()
-        OR (department_id IS NOT NULL
-            AND department_id::text = current_setting('geogrid.department', true))
-        OR EXISTS (SELECT 1 FROM grids g WHERE g.id = grid_id AND geogrid_code_in_reach(g.code))
+-- The ids of the grids in reach, computed once per statement (the policies call it in a
+-- scalar subquery, which PostgreSQL runs once as an InitPlan, not once per row).
+CREATE OR REPLACE FUNCTION geogrid_reach_grid_ids() RETURNS integer[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(g.id), '{}') FROM grids g WHERE geogrid_code_in_reach(g.code)
+$$;
+
+CREATE OR REPLACE FUNCTION geogrid_reach_department() RETURNS integer
+LANGUAGE sql STABLE AS $$
+    SELECT nullif(coalesce(current_setting('geogrid.department', true), ''), '')::integer
 $$;
 
 CREATE OR REPLACE FUNCTION geogrid_audit() RETURNS trigger
@@ -271,8 +275,8 @@ def upgrade() -> None:
     op.execute("ALTER TABLE grid_versions ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE grid_versions FORCE ROW LEVEL SECURITY")
     in_reach = (
-        "EXISTS (SELECT 1 FROM grids g WHERE g.id = grid_versions.grid_id "
-        "AND geogrid_code_in_reach(g.code))"
+        "((SELECT geogrid_reach_unrestricted()) "
+        "OR grid_id = ANY ((SELECT geogrid_reach_grid_ids())::integer[]))"
     )
     op.execute("CREATE POLICY grid_versions_read ON grid_versions FOR SELECT USING (true)")
     op.execute(
@@ -284,8 +288,11 @@ def upgrade() -> None:
     op.execute("ALTER TABLE issues ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE issues FORCE ROW LEVEL SECURITY")
     op.execute(
-        "CREATE POLICY issues_reach ON issues USING "
-        "(geogrid_issue_in_reach(grid_id, department_id)) WITH CHECK (true)"
+        "CREATE POLICY issues_reach ON issues USING ("
+        "(SELECT geogrid_reach_unrestricted()) "
+        "OR grid_id = ANY ((SELECT geogrid_reach_grid_ids())::integer[]) "
+        "OR department_id = (SELECT geogrid_reach_department())"
+        ") WITH CHECK (true)"
     )
     for table in ISSUE_CHILDREN:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
@@ -293,8 +300,8 @@ def upgrade() -> None:
         # the subquery on issues is itself filtered by the issues policy
         op.execute(
             f"CREATE POLICY {table}_reach ON {table} USING "
-            f"(geogrid_reach_unrestricted() OR EXISTS "
-            f"(SELECT 1 FROM issues i WHERE i.id = {table}.issue_id)) WITH CHECK (true)"
+            f"((SELECT geogrid_reach_unrestricted()) OR issue_id IN (SELECT i.id FROM issues i)) "
+            "WITH CHECK (true)"
         )
 
 
@@ -313,7 +320,8 @@ def downgrade() -> None:
     op.drop_table("audit_log")
     op.execute("DROP FUNCTION IF EXISTS geogrid_audit_append_only()")
     op.execute("DROP FUNCTION IF EXISTS geogrid_audit()")
-    op.execute("DROP FUNCTION IF EXISTS geogrid_issue_in_reach(integer, integer)")
+    op.execute("DROP FUNCTION IF EXISTS geogrid_reach_department()")
+    op.execute("DROP FUNCTION IF EXISTS geogrid_reach_grid_ids()")
     op.execute("DROP FUNCTION IF EXISTS geogrid_code_in_reach(text)")
     op.execute("DROP FUNCTION IF EXISTS geogrid_reach_unrestricted()")
     op.drop_column("issue_reporters", "purged_at")
