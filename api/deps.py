@@ -1,36 +1,32 @@
 """FastAPI dependencies: the request owns one transaction, committed when the route returns;
-who acts is read from one header, one way."""
+who acts is the login that :mod:`api.auth` authenticated, read one way."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Annotated, Final
-from urllib.parse import unquote
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from geogrid.errors import InvalidInputError
+from geogrid.errors import UnauthenticatedError
 from geogrid.settings import Settings
 from geogrid.storage.database import session_scope
 
 __all__ = [
     "ANONYMOUS",
-    "MAX_ACTOR_LENGTH",
     "ActorDep",
+    "ReachDep",
     "SessionDep",
     "SettingsDep",
     "actor_or",
     "get_actor",
+    "get_reach",
     "get_session",
     "get_settings_dep",
-    "read_actor",
 ]
 
-#: The longest name kept as ``changed_by`` / an event's actor (characters, after decoding).
-MAX_ACTOR_LENGTH: Final = 200
-#: Who acts when the request does not say.
+#: Who acts when nobody is logged in.
 ANONYMOUS: Final = "anonymous"
 
 
@@ -56,70 +52,35 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def read_actor(value: str | None, default: str = ANONYMOUS) -> str:
-    """The actor named by an ``X-Actor`` value: percent-decoded UTF-8, trimmed, at most
-    :data:`MAX_ACTOR_LENGTH` characters, no control characters; blank or absent → ``default``.
-
-    HTTP header values are Latin-1, so non-ASCII names travel percent-encoded; decoding is
-    the server's job, once, so that "华州街道办" is stored as such by every route.
-    Control characters are refused rather than stripped: a name with a newline would forge
-    lines in logs and CSV exports, and the client should know its value was not kept.
-
-    >>> read_actor("%E5%8D%8E%E5%B7%9E%E8%A1%97%E9%81%93%E5%8A%9E")
-    '华州街道办'
-    >>> read_actor("  ") == read_actor(None) == "anonymous"
-    True
-    """
-    if value is None:
-        return default
-    try:
-        name = unquote(value, errors="strict").strip()
-    except UnicodeDecodeError:
-        raise InvalidInputError(
-            f"X-Actor {value[:40]!r} is not percent-encoded UTF-8: encode the name with "
-            "encodeURIComponent (or urllib.parse.quote).",
-            rule="actor",
-            field="X-Actor",
-        ) from None
-    if not name:
-        return default
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise InvalidInputError(
-            "X-Actor must not contain control characters (newlines, tabs...): send the name "
-            "alone, percent-encoded if it is not ASCII.",
-            rule="actor",
-            field="X-Actor",
-        )
-    if len(name) > MAX_ACTOR_LENGTH:
-        raise InvalidInputError(
-            f"X-Actor is {len(name)} characters long; at most {MAX_ACTOR_LENGTH} are kept. "
-            "Send a shorter name.",
-            rule="actor",
-            field="X-Actor",
-        )
-    return name
-
-
-_ACTOR_DESCRIPTION: Final = (
-    "Who acts (stored with the change). Percent-encode non-ASCII names (HTTP headers are Latin-1)."
-)
-
-
 def actor_or(default: str) -> Callable[..., str]:
-    """A dependency reading ``X-Actor`` with :func:`read_actor`, ``default`` when absent (a
-    report's default actor is "reporter", a deliberation's the council)."""
+    """A dependency naming who acts: the login's user name, or ``default`` for the public (a
+    resident's report is signed "reporter"). ``X-Actor`` is no longer believed: anyone could
+    sign the history with any name."""
 
-    def get_actor(
-        x_actor: Annotated[
-            str | None, Header(alias="X-Actor", description=_ACTOR_DESCRIPTION)
-        ] = None,
-    ) -> str:
-        return read_actor(x_actor, default)
+    def get_actor(request: Request) -> str:
+        principal = getattr(request.state, "principal", None)
+        if principal is None:
+            # the auth dependency runs before every route (api.auth.install_auth); a route
+            # reached without it must not write in anybody's name
+            raise UnauthenticatedError("This route needs a login.", rule="login_required")
+        return default if principal.is_public else str(principal.username)
 
     return get_actor
 
 
 get_actor = actor_or(ANONYMOUS)
-#: The actor of a change: ``X-Actor`` (percent-decoded, capped, no control characters), else
-#: "anonymous". Until logins exist, every router reads who acts through this.
+#: The actor of a change: the authenticated login (api.auth), never a header.
 ActorDep = Annotated[str, Depends(get_actor)]
+
+
+def get_reach(request: Request) -> tuple[str, ...] | None:
+    """The grid-code prefixes the caller reaches (``None``: everything), for the library's
+    ``reach=`` arguments, so that an edit outside reach answers 404 before it is tried."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return ()
+    reach: tuple[str, ...] | None = principal.reach
+    return reach
+
+
+ReachDep = Annotated[tuple[str, ...] | None, Depends(get_reach)]

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.auth import install_auth
 from api.caching import AnswerCache
 from api.limits import install_limits
 from api.problems import install_problem_handlers
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outside the live lookup: limits, rate limits and security headers apply to it too.
     install_limits(app, settings)
     mount_static(app, settings)
+    install_auth(app, settings)  # before the routers: every route they add is authenticated
     for module in (
         health,
         pages,

@@ -95,21 +95,25 @@ def _geogrid_problem(request: Request, exc: GeogridError) -> Response:
         extra["etag"] = tag
         if tag not in detail:
             detail = f"{detail} (If-Match: {tag})"
-    headers = None
+    headers: dict[str, str] = {}
     if isinstance(exc, DatabaseUnavailableError):
-        headers = {"Retry-After": str(exc.retry_after_s)}
+        headers["Retry-After"] = str(exc.retry_after_s)
         # a route may answer in its own protocol's error shape (Open311 does)
         render = getattr(request.scope.get("route"), "render_unavailable", None)
         if render is not None:
             response: Response = render(request, exc)
             return response
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="geogrid"'
     return problem_response(
         exc.status,
         exc.title,
         detail,
         rule=exc.rule,
         instance=request.url.path,
-        headers=headers,
+        headers=headers or None,
         **extra,
     )
 

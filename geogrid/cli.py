@@ -168,6 +168,19 @@ def up(
     finally:
         engine.dispose()
     console.print(report.summary())
+    from geogrid.auth.privacy import ensure_key_file
+    from geogrid.commands.access import first_admin
+
+    key_file = ensure_key_file(settings)
+    if key_file is not None:
+        console.print(f"reporter encryption key written to {key_file} (mode 0600): back it up")
+    password = first_admin(settings)
+    if password is not None:
+        # printed once, never stored in clear: there is no default password
+        console.print(
+            f"[bold yellow]first admin created: user admin, one-time password {password}"
+            "[/bold yellow] (change it: geogrid users reset-password admin)"
+        )
     console.print(
         f"[bold]geogrid serving on http://{host or settings.host}:{port or settings.port}[/bold]"
     )

@@ -20,11 +20,14 @@ __all__ = [
     "RULES",
     "ConflictError",
     "DatabaseUnavailableError",
+    "ForbiddenError",
     "GeogridError",
     "InvalidInputError",
     "NotFoundError",
     "PreconditionFailedError",
     "PreconditionRequiredError",
+    "TooManyRequestsError",
+    "UnauthenticatedError",
 ]
 
 #: Every rule slug an error may name, with what it means and how to put it right. Slugs are
@@ -51,8 +54,6 @@ RULES: Final[dict[str, str]] = {
     "read it again, re-apply the change and send the new version.",
     "import_refused": "An import was asked to commit but some features are refused: nothing "
     "was written; the report lists each refusal.",
-    "actor": "X-Actor must be a name (percent-encoded UTF-8), at most 200 characters and "
-    "without control characters.",
     # -- limits (api/limits.py) and hard inputs
     "body_too_large": "The request body is larger than the route accepts (1 MB for JSON; "
     "uploads have their own caps): send less, or split it.",
@@ -69,6 +70,22 @@ RULES: Final[dict[str, str]] = {
     "encoding": "The text encoding named is unknown, or the file's text does not decode with it.",
     "backup": "A database dump or restore failed: the detail quotes pg_dump/pg_restore.",
     "upload": "The uploaded file could not be parsed within the time and memory allowed.",
+    # -- access (issue 10): logins, roles, reach
+    "login_required": "This needs a login: send `Authorization: Bearer <token>` (geogrid users "
+    "tokens create) or log in at /login.",
+    "login_failed": "The user name or the password is wrong, or the account is disabled.",
+    "login_throttled": "Too many failed logins for this account or from this address: wait "
+    "for Retry-After seconds.",
+    "csrf": "A write made with the page session cookie must carry the session's CSRF token in "
+    "the X-CSRF-Token header (or a csrf_token form field): reload the page.",
+    "role": "Your role may not do this; ask an administrator for a role that may.",
+    "api_key": "Open311 writes need an `api_key` issued to your application "
+    "(geogrid open311 keys create NAME).",
+    "password": "The password is too short or too long (10 to 200 characters).",
+    "user": "The user is unknown, already exists, or the role/reach given does not fit.",
+    "audit_filter": "An audit filter is malformed (dates are ISO 8601).",
+    "privacy_key": "The reporter encryption key is missing or malformed (GEOGRID_REPORTER_KEYS "
+    "takes comma-separated Fernet keys, newest first).",
     # -- issues: workflow and handling levels
     "illegal_transition": "The workflow does not allow this step from the issue's current "
     "state; `allowed` lists the steps that are.",
@@ -255,3 +272,32 @@ class PreconditionFailedError(GeogridError):
         super().__init__(detail, rule=rule, current_version=current_version, **extra)
         self.identifier = identifier
         self.current_version = current_version
+
+
+class UnauthenticatedError(GeogridError):
+    """The route needs a login and the request carries none (or a stale one)."""
+
+    status = 401
+    title = "Login required"
+    default_rule = "login_required"
+
+
+class ForbiddenError(GeogridError):
+    """The login's role may not use this route at all. Objects outside the caller's reach are
+    never answered with this (they are :class:`NotFoundError`): only whole routes are."""
+
+    status = 403
+    title = "Forbidden"
+    default_rule = "role"
+
+
+class TooManyRequestsError(GeogridError):
+    """A throttle refused the request; ``retry_after`` (seconds) says when to try again."""
+
+    status = 429
+    title = "Too many requests"
+    default_rule = "login_throttled"
+
+    def __init__(self, detail: str, *, retry_after: int, rule: str | None = None) -> None:
+        super().__init__(detail, rule=rule, retry_after=retry_after)
+        self.retry_after = retry_after

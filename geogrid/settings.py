@@ -163,6 +163,45 @@ class Settings(BaseSettings):
         default=True, description="Serve the API documentation at /docs and /redoc."
     )
 
+    # -- access (issue 10) --------------------------------------------------------------------
+    session_hours: float = Field(
+        default=12, gt=0, description="How long a page login (session cookie) lasts."
+    )
+    api_token_days: int = Field(
+        default=90, gt=0, description="Default lifetime of an API bearer token."
+    )
+    login_max_failures_per_account: int = Field(
+        default=5, gt=0, description="Failed logins of one account within the window."
+    )
+    login_max_failures_per_address: int = Field(
+        default=20, gt=0, description="Failed logins from one client address within the window."
+    )
+    login_failure_window_minutes: int = Field(default=15, gt=0)
+    reporter_keys: str = Field(
+        default="",
+        description=(
+            "Fernet keys (comma-separated, newest first) that encrypt reporters' names, phones "
+            "and e-mails at rest. Rotation: put a new key first, keep the old ones after it, "
+            "run `geogrid privacy rotate-key`, then drop the old keys. Empty: a key is kept in "
+            "the database's settings file by `geogrid up` (see README)."
+        ),
+    )
+    reporter_key_file: Path = Field(
+        default=PROJECT_ROOT / ".geogrid" / "reporter_keys",
+        description="Where the reporter keys are read from when GEOGRID_REPORTER_KEYS is empty "
+        "(mode 0600, written once by `geogrid up`).",
+    )
+    privacy_retention_days: int = Field(
+        default=365,
+        gt=0,
+        description="Days after an issue closes before `geogrid privacy purge` removes its "
+        "reporters' contact details.",
+    )
+    publish_aggregates: bool = Field(
+        default=False,
+        description="Let the public see aggregated issue maps (counts per grid, no points).",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _psycopg3_driver(cls, url: str) -> str:

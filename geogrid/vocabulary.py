@@ -21,6 +21,8 @@ __all__ = [
     "POSTS",
     "RATINGS",
     "STAFF_ROLES",
+    "TOKEN_KINDS",
+    "USER_ROLES",
 ]
 
 ADMIN_LEVELS = ("district", "street", "town", "community", "village")
@@ -66,3 +68,15 @@ ISSUE_STATUSES = (
 
 ISSUE_SOURCES = ("resident", "grid_round", "hotline", "mini_program", "open311", "import")
 RATINGS = ("satisfied", "basically_satisfied", "unsatisfied")
+
+USER_ROLES = (
+    "admin",
+    "district_officer",
+    "street_officer",
+    "community_officer",
+    "grid_worker",
+    "department",
+)
+"""Who logs in: 管理员, 区/街道/社区干部, 网格员, 职能部门."""
+
+TOKEN_KINDS = ("session", "api")

@@ -8,7 +8,7 @@ rolled back, so tests do not see each other's writes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,8 +16,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from geogrid.auth.privacy import ReporterCipher, bind_cipher
 from geogrid.settings import Settings
 from geogrid.storage.database import create_db_engine
+from tests.logins import TEST_REPORTER_KEY, TestLogin
 
 DEFAULT_TEST_URL = "postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid_test"
 
@@ -26,8 +28,14 @@ DEFAULT_TEST_URL = "postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid_
 def settings() -> Settings:
     url = os.environ.get("GEOGRID_TEST_DATABASE_URL", DEFAULT_TEST_URL)
     # The suite files thousands of reports from one address: the per-client rate limits are
-    # off here and tested on their own (tests/test_limits.py).
-    return Settings(database_url=url, rate_limit_reports=0, rate_limit_public=0)
+    # off here and tested on their own (tests/test_limits.py). A key of the test run:
+    # reporters' contacts are encrypted at rest, as in production.
+    return Settings(
+        database_url=url,
+        rate_limit_reports=0,
+        rate_limit_public=0,
+        reporter_keys=TEST_REPORTER_KEY,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +59,21 @@ def engine(settings: Settings) -> Iterator[Engine]:
     load_demo(engine, seed=settings.demo_seed, progress=False)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def logins(engine: Engine) -> dict[str, TestLogin]:
+    """A committed login per role (``test-admin``, ``test-street_officer``...) with a live
+    bearer token each; ``logins[role].headers`` authenticates a request."""
+    from tests.logins import ensure_test_logins
+
+    return ensure_test_logins(engine)
+
+
+@pytest.fixture(scope="session")
+def admin_headers(logins: dict[str, TestLogin]) -> dict[str, str]:
+    """The test admin's ``Authorization`` header."""
+    return dict(logins["admin"].headers)
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +103,7 @@ def db(engine: Engine) -> Iterator[Session]:
     conn = engine.connect()
     trans = conn.begin()
     session = Session(bind=conn, join_transaction_mode="create_savepoint")
+    bind_cipher(session, ReporterCipher((TEST_REPORTER_KEY,)))
     try:
         yield session
     finally:
@@ -90,11 +114,12 @@ def db(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    """The real app, whose requests all run inside one transaction rolled back after the test.
+    """The real app, logged in as the test admin, whose requests all run inside one
+    transaction rolled back after the test.
 
     Each request's commit only releases a savepoint, so tests see their own writes and leave
     nothing behind. Tests that need real commits (concurrency, another process) use
-    ``committing_client`` and clean up after themselves.
+    ``committing_client`` and clean up after themselves. Other roles: ``client_as``.
     """
     from tests.rolled_back import rolled_back_app
 
@@ -103,9 +128,32 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def committing_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    """The real app with its own pool: requests commit for real."""
+def client_as(
+    settings: Settings, engine: Engine, logins: dict[str, TestLogin]
+) -> Iterator[Callable[[str | None], TestClient]]:
+    """``client_as("grid_worker")``: the rolled-back app as that role (``None``: the public).
+    Every client of one test shares the test's transaction."""
+    from tests.rolled_back import rolled_back_app
+
+    with rolled_back_app(settings, engine, role=None) as (test_client, _, _):
+
+        def as_role(role: str | None) -> TestClient:
+            test_client.headers.pop("Authorization", None)
+            if role is not None:
+                test_client.headers.update(logins[role].headers)
+            return test_client
+
+        yield as_role
+
+
+@pytest.fixture
+def committing_client(
+    settings: Settings, engine: Engine, admin_headers: dict[str, str]
+) -> Iterator[TestClient]:
+    """The real app with its own pool, logged in as the test admin: requests commit for real."""
     from api.main import create_app
 
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(
+        create_app(settings), raise_server_exceptions=False, headers=admin_headers
+    ) as test_client:
         yield test_client

@@ -22,10 +22,15 @@ __all__ = ["rolled_back_app"]
 
 @contextmanager
 def rolled_back_app(
-    settings: Settings, engine: Engine
+    settings: Settings, engine: Engine, *, role: str | None = "admin"
 ) -> Iterator[tuple[TestClient, Connection, FastAPI]]:
+    """The app and its client, logged in as the test login of ``role`` (``None``: the public),
+    with the test's connection (in the transaction) and the app."""
     from api.deps import get_session
     from api.main import create_app
+    from tests.logins import ensure_test_logins
+
+    headers = None if role is None else ensure_test_logins(engine)[role].headers
 
     conn = engine.connect()
     trans = conn.begin()
@@ -40,7 +45,7 @@ def rolled_back_app(
 
     app.dependency_overrides[get_session] = session_in_test_transaction
     try:
-        with TestClient(app, raise_server_exceptions=False) as test_client:
+        with TestClient(app, raise_server_exceptions=False, headers=headers) as test_client:
             yield test_client, conn, app
     finally:
         trans.rollback()

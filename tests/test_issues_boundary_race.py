@@ -92,8 +92,12 @@ def race_db(settings: Settings, engine: Engine) -> Iterator[RaceDb]:
 @pytest.fixture(scope="module")
 def app_client(race_db: RaceDb) -> Iterator[TestClient]:
     from api.main import create_app
+    from tests.logins import ensure_test_logins
 
-    with TestClient(create_app(race_db.settings), raise_server_exceptions=False) as client:
+    admin = ensure_test_logins(race_db.engine)["admin"]
+    with TestClient(
+        create_app(race_db.settings), raise_server_exceptions=False, headers=admin.headers
+    ) as client:
         yield client
 
 

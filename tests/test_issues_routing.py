@@ -160,7 +160,15 @@ def test_reporter_phone_is_masked_and_never_public(issues_api: IssuesApi) -> Non
     assert response.status_code == 201
     text_body = response.text
     assert "13812345678" not in text_body and "王秀英" not in text_body
-    assert response.json()["reporters"] == [{"phone": "138****5678"}]
+    assert response.json()["reporters"] == [
+        {"name": "王**", "phone": "138****5678", "email": None, "purged": False}
+    ]
+    # encrypted at rest: the column holds no digit of the number
+    stored = issues_api.db.execute(
+        text("SELECT phone, name FROM issue_reporters WHERE issue_id = :i"),
+        {"i": response.json()["id"]},
+    ).one()
+    assert "13812345678" not in stored.phone and "王秀英" not in stored.name
 
 
 def test_report_at_a_demo_address(issues_api: IssuesApi) -> None:

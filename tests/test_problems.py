@@ -139,14 +139,20 @@ CASES: list[tuple[str, Case, int, str]] = [
         "self_intersection",
     ),
     (
-        "actor with a newline",
+        "anonymous write",
         lambda w: w.client.post(
             f"/issues/{w.issue['id']}/transitions",
             json={"to": "accepted"},
-            headers={"X-Actor": quote("网格员\n伪造的一行")},
+            headers={"Authorization": ""},
         ),
-        422,
-        "actor",
+        401,
+        "login_required",
+    ),
+    (
+        "stale bearer token",
+        lambda w: w.client.get("/issues", headers={"Authorization": "Bearer not-a-token"}),
+        401,
+        "login_required",
     ),
     ("unexpected error", lambda w: w.client.get("/__boom"), 500, "internal_error"),
 ]
@@ -177,7 +183,7 @@ def test_a_412_names_the_entity_tag_to_send(world: World) -> None:
     assert current in stale.json()["detail"]
 
 
-def test_a_non_ascii_actor_is_decoded_once_for_every_router(world: World) -> None:
+def test_x_actor_is_not_believed_the_login_signs_every_change(world: World) -> None:
     name = "华州街道办"
     moved = world.client.post(
         f"/issues/{world.issue['id']}/transitions",
@@ -185,7 +191,7 @@ def test_a_non_ascii_actor_is_decoded_once_for_every_router(world: World) -> Non
         headers={"X-Actor": quote(name)},
     )
     assert moved.status_code == 200, moved.text
-    assert moved.json()["timeline"][-1]["actor"] == name
+    assert moved.json()["timeline"][-1]["actor"] == "test-admin"
     edited = world.client.patch(
         f"/grids/{world.leaf.code}",
         json={"type": "Feature", "properties": {"name": "改名"}},
@@ -193,13 +199,7 @@ def test_a_non_ascii_actor_is_decoded_once_for_every_router(world: World) -> Non
     )
     assert edited.status_code == 200, edited.text
     history = world.client.get(f"/grids/{world.leaf.code}/history").json()["features"]
-    assert history[-1]["properties"]["changed_by"] == name
-    too_long = world.client.post(
-        f"/issues/{world.issue['id']}/transitions",
-        json={"to": "discussing"},
-        headers={"X-Actor": "x" * 201},
-    )
-    assert too_long.status_code == 422 and too_long.json()["rule"] == "actor"
+    assert history[-1]["properties"]["changed_by"] == "test-admin"
 
 
 def test_unknown_problem_type_is_404_and_the_list_covers_every_rule(world: World) -> None:

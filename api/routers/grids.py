@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.orm import Session
 
-from api.deps import ActorDep, SessionDep, SettingsDep
+from api.deps import ActorDep, ReachDep, SessionDep, SettingsDep
 from api.preconditions import (
     IfMatchHeader,
     entity_tag,
@@ -162,6 +162,7 @@ def list_grids(
 def create_grid(
     session: SessionDep,
     actor: ActorDep,
+    reach: ReachDep,
     settings: SettingsDep,
     feature: GridFeatureCreate,
     crs: Crs = None,
@@ -172,6 +173,7 @@ def create_grid(
         session,
         _parsed(feature),
         actor=actor,
+        reach=reach,
         reason=reason or feature.reason,
         crs=crs,
         fix=parse_fix(fix),
@@ -184,6 +186,7 @@ def create_grid(
 def merge_grids(
     session: SessionDep,
     actor: ActorDep,
+    reach: ReachDep,
     settings: SettingsDep,
     body: MergeRequest,
     if_match: IfMatchHeader = None,
@@ -194,6 +197,7 @@ def merge_grids(
         body.codes,
         expected_versions=_expected_all(session, body.codes, if_match),
         actor=actor,
+        reach=reach,
         reason=reason or body.reason,
         name=body.name,
         tolerance_m=settings.geometry_tolerance_m,
@@ -224,6 +228,7 @@ def get_grid(
 def update_grid(
     session: SessionDep,
     actor: ActorDep,
+    reach: ReachDep,
     settings: SettingsDep,
     code: Code,
     feature: GridFeatureUpdate,
@@ -238,6 +243,7 @@ def update_grid(
         _parsed(feature),
         expected_version=_expected(session, code, if_match),
         actor=actor,
+        reach=reach,
         reason=reason or feature.reason,
         crs=crs,
         fix=parse_fix(fix),
@@ -257,6 +263,7 @@ def update_grid(
 def retire_grid(
     session: SessionDep,
     actor: ActorDep,
+    reach: ReachDep,
     code: Code,
     if_match: IfMatchHeader = None,
     reason: Reason = None,
@@ -266,6 +273,7 @@ def retire_grid(
         code,
         expected_version=_expected(session, code, if_match),
         actor=actor,
+        reach=reach,
         reason=reason,
     )
     return _geojson(_feature(result.record) | result.members())
@@ -325,6 +333,7 @@ def grid_history(session: SessionDep, code: Code) -> JSONResponse:
 def restore_grid(
     session: SessionDep,
     actor: ActorDep,
+    reach: ReachDep,
     settings: SettingsDep,
     code: Code,
     body: RestoreRequest,
@@ -338,6 +347,7 @@ def restore_grid(
         body.version,
         expected_version=_expected(session, code, if_match),
         actor=actor,
+        reach=reach,
         reason=reason or body.reason,
         fix=parse_fix(fix),
         tolerance_m=settings.geometry_tolerance_m,
@@ -349,6 +359,7 @@ def restore_grid(
 def split_grid(
     session: SessionDep,
     actor: ActorDep,
+    reach: ReachDep,
     settings: SettingsDep,
     code: Code,
     body: Annotated[
@@ -375,6 +386,7 @@ def split_grid(
         line,
         expected_version=_expected(session, code, if_match),
         actor=actor,
+        reach=reach,
         reason=reason or body.get("reason"),
         crs=crs
         or crs_name(body.get("crs") or (line.get("crs") if isinstance(line, dict) else None)),

@@ -12,6 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from api.auth import PrincipalDep
 from api.deps import ActorDep, SessionDep, SettingsDep, actor_or
 from api.preconditions import IfMatchHeader, entity_tag, expected_version, parse_if_match
 from api.schemas_issues import (
@@ -25,6 +26,8 @@ from api.schemas_issues import (
     IssueCreate,
     TransitionCreate,
 )
+from geogrid.auth.principal import Principal
+from geogrid.auth.privacy import may_see_contacts, reporter_contacts
 from geogrid.errors import NotFoundError
 from geogrid.issues import agenda as agenda_mod
 from geogrid.issues import catalog
@@ -219,10 +222,21 @@ def export_issues(
     )
 
 
+def _detail_for(
+    session: Session, principal: Principal, issue_id: int, *, now: datetime
+) -> dict[str, Any]:
+    """The issue as ``principal`` may see it: reporters unmasked only for those who need them."""
+    detail = issue_detail(session, issue_id, now=now)
+    if may_see_contacts(session, principal, issue_id):
+        detail["reporters"] = reporter_contacts(session, issue_id, full=True)
+    return detail
+
+
 @router.get("/issues/{issue_id}")
-def get_issue(issue_id: int, session: SessionDep) -> JSONResponse:
-    """An issue with its grid codes, assignee (name, post) and timeline."""
-    return _with_etag(issue_detail(session, issue_id, now=_now()))
+def get_issue(issue_id: int, session: SessionDep, principal: PrincipalDep) -> JSONResponse:
+    """An issue with its grid codes, assignee (name, post) and timeline; reporters in full for
+    the assigned worker and the officers above its grid, masked for everyone else."""
+    return _with_etag(_detail_for(session, principal, issue_id, now=_now()))
 
 
 @router.post("/issues/{issue_id}/transitions")
@@ -231,6 +245,7 @@ def post_transition(
     body: TransitionCreate,
     session: SessionDep,
     actor: ActorDep,
+    principal: PrincipalDep,
     if_match: IfMatchHeader = None,
 ) -> JSONResponse:
     """Move the issue through the workflow; 409 lists the allowed states."""
@@ -243,7 +258,7 @@ def post_transition(
         now=now,
         expected_version=_expected(session, issue_id, if_match),
     )
-    return _with_etag(issue_detail(session, issue_id, now=now))
+    return _with_etag(_detail_for(session, principal, issue_id, now=now))
 
 
 @router.post("/issues/{issue_id}/escalate")
@@ -251,6 +266,7 @@ def post_escalate(
     issue_id: int,
     session: SessionDep,
     actor: ActorDep,
+    principal: PrincipalDep,
     body: EscalateRequest | None = None,
     if_match: IfMatchHeader = None,
 ) -> JSONResponse:
@@ -264,7 +280,7 @@ def post_escalate(
         note=body.note if body else None,
         expected_version=_expected(session, issue_id, if_match),
     )
-    return _with_etag(issue_detail(session, issue_id, now=now))
+    return _with_etag(_detail_for(session, principal, issue_id, now=now))
 
 
 @router.post("/issues/{issue_id}/photos", status_code=201)

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from api.deps import SessionDep, SettingsDep
+from geogrid.auth.accounts import check_open311_key
 from geogrid.errors import DatabaseUnavailableError, GeogridError
 from geogrid.issues import open311
 from geogrid.issues.open311_xml import render_xml
@@ -93,6 +94,23 @@ async def post_request(
 ) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    principal = getattr(request.state, "principal", None)
+    if (principal is None or principal.is_public) and check_open311_key(
+        session, fields.get("api_key") or request.query_params.get("api_key")
+    ) is None:
+        # GeoReport v2: a write carries the api_key issued to the client application
+        return _render(
+            "errors",
+            fmt if fmt in FORMATS else "json",
+            [
+                {
+                    "code": 401,
+                    "description": "api_key missing or unknown: ask the operator for a key "
+                    "(geogrid open311 keys create NAME).",
+                }
+            ],
+            401,
+        )
     attributes = {m[1]: v for k, v in fields.items() if (m := _ATTRIBUTE.match(k)) is not None}
     now = datetime.now(UTC)
     return _answer(

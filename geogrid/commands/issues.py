@@ -50,6 +50,7 @@ def import_cmd(
     """
     from rich.progress import Progress
 
+    from geogrid.commands.access import cli_session
     from geogrid.errors import GeogridError
     from geogrid.issues.importer import import_rows, read_rows
     from geogrid.settings import get_settings
@@ -59,6 +60,7 @@ def import_cmd(
     rows = read_rows(file)
     engine = create_db_engine(settings)
     session = make_session_factory(engine)()
+    cli_session(session, settings)
     try:
         with Progress(console=console) as progress:
             task = progress.add_task("importing issues", total=len(rows))

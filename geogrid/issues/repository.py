@@ -29,6 +29,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from geogrid.auth.privacy import cipher_of, reporter_contacts
 from geogrid.errors import (
     ConflictError,
     InvalidInputError,
@@ -304,12 +305,13 @@ def create_issue(
             ],
         )
     if report.reporter_name or report.reporter_phone or report.reporter_email:
+        cipher = cipher_of(session)  # encrypted at rest (geogrid.auth.privacy)
         session.execute(
             insert(IssueReporter).values(
                 issue_id=issue_id,
-                name=report.reporter_name,
-                phone=report.reporter_phone,
-                email=report.reporter_email,
+                name=cipher.encrypt(report.reporter_name),
+                phone=cipher.encrypt(report.reporter_phone),
+                email=cipher.encrypt(report.reporter_email),
                 created_at=now,
             )
         )
@@ -778,11 +780,6 @@ def issue_detail(session: Session, issue_id: int, *, now: datetime) -> dict[str,
         .where(IssueEvent.issue_id == issue_id)
         .order_by(IssueEvent.at, IssueEvent.id)
     ).mappings()
-    phones = session.scalars(
-        select(IssueReporter.phone)
-        .where(IssueReporter.issue_id == issue_id)
-        .order_by(IssueReporter.id)
-    ).all()
     photos = session.execute(
         select(
             IssuePhoto.id,
@@ -840,7 +837,7 @@ def issue_detail(session: Session, issue_id: int, *, now: datetime) -> dict[str,
         "closed_at": row["closed_at"],
         "overdue": bool(deadline and status in WORKING_STATES and deadline < now),
         "row_version": row["row_version"],
-        "reporters": [{"phone": mask_phone(p)} for p in phones],
+        "reporters": reporter_contacts(session, issue_id, full=False),
         "photos": [
             {
                 "id": p["id"],

@@ -71,13 +71,18 @@ def create_db_engine(
     settings: Settings, *, request_timeouts: bool = False, **kwargs: object
 ) -> Engine:
     """An engine for ``settings.database_url`` with pre-ping, so a restarted server is survived,
-    and the time limits of :func:`connect_args` (the app passes ``request_timeouts=True``)."""
+    and the time limits of :func:`connect_args` (the app passes ``request_timeouts=True``).
+
+    SQL parameters are hidden from errors (``hide_parameters``): a failed statement is logged,
+    and its parameters hold reporters' phones and e-mails, passwords' hashes and tokens.
+    """
     options: dict[str, object] = {
         "pool_pre_ping": True,
         "pool_size": 10,
         "max_overflow": 10,
         "pool_timeout": settings.database_pool_timeout_s,
         "connect_args": connect_args(settings, request_timeouts=request_timeouts),
+        "hide_parameters": True,
     }
     options.update(kwargs)
     return create_engine(settings.database_url, **options)

@@ -40,7 +40,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from geogrid.vocabulary import (
@@ -56,11 +56,15 @@ from geogrid.vocabulary import (
     POSTS,
     RATINGS,
     STAFF_ROLES,
+    TOKEN_KINDS,
+    USER_ROLES,
 )
 
 __all__ = [
     "Address",
     "AdminArea",
+    "AuditEntry",
+    "AuthToken",
     "Base",
     "BoundaryRevision",
     "Department",
@@ -73,8 +77,11 @@ __all__ = [
     "IssueGrid",
     "IssueReporter",
     "IssueRevision",
+    "LoginFailure",
+    "Open311Key",
     "PartyOrganisation",
     "Staff",
+    "User",
 ]
 
 NAMING_CONVENTION = {
@@ -376,9 +383,12 @@ class IssueReporter(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
     name: Mapped[str | None] = mapped_column(Text)
-    phone: Mapped[str | None] = mapped_column(String(32))
+    # Encrypted at rest (Fernet tokens, migration 0016): see ``geogrid.auth.privacy``.
+    phone: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
     email: Mapped[str | None] = mapped_column(Text)  # migration 0009 (Open311 ``email``)
+    #: When the contact details were removed by ``geogrid privacy purge`` (migration 0016).
+    purged_at: Mapped[datetime | None] = mapped_column(_tstz())
 
 
 class IssueEvent(Base):
@@ -567,7 +577,7 @@ class CalendarDay(Base):
     created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
 
 
-# -- tiles: issue revision counter (migration 0015) -----------------------------------------------
+# -- tiles: issue revision counter (migration 0012) -----------------------------------------------
 
 
 class IssueRevision(Base):
@@ -580,3 +590,92 @@ class IssueRevision(Base):
     district_adcode: Mapped[str] = mapped_column(String(6), primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
     changed_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+# -- access: logins, tokens, client keys, the audit trail (migration 0016) ------------------------
+
+
+class User(Base):
+    """A login. ``reach`` holds the grid-code prefixes an officer sees (a district officer's is
+    the district adcode); a grid worker's reach is read from their current posts
+    (``staff_id``), a department's from the issues dispatched to it (``department_id``)."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(24))
+    reach: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    disabled_at: Mapped[datetime | None] = mapped_column(_tstz())
+
+
+class AuthToken(Base):
+    """A page session (cookie, with its CSRF token) or an API bearer token. Only the SHA-256
+    of the secret is kept, so a read of this table logs nobody in."""
+
+    __tablename__ = "auth_tokens"
+    __table_args__ = (CheckConstraint(_in("kind", TOKEN_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(_tstz())
+    revoked_at: Mapped[datetime | None] = mapped_column(_tstz())
+    last_used_at: Mapped[datetime | None] = mapped_column(_tstz())
+
+
+class LoginFailure(Base):
+    """A refused login, kept for the per-account and per-address throttles."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(_tstz(), index=True)
+
+
+class Open311Key(Base):
+    """An Open311 ``api_key`` issued to one client application (hashed, revocable)."""
+
+    __tablename__ = "open311_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(_tstz())
+
+
+class AuditEntry(Base):
+    """One write, recorded by a trigger whoever makes it: who (``geogrid.actor`` of the
+    transaction), when, which row, and the row before and after (secrets and reporters'
+    contact details left out). Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_table_name", "table_name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    table_name: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(8))
+    row_key: Mapped[str | None] = mapped_column(Text)
+    grid_code: Mapped[str | None] = mapped_column(String(18))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
