@@ -28,6 +28,7 @@ from api.routers import (
     ogc,
     open311,
     pages,
+    people,
 )
 from api.routers.locate import LiveLocateMiddleware, render_live_answer
 from api.static import mount_static
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         health,
         pages,
+        people,
         editor,
         grids_io,
         grids,
