@@ -144,6 +144,25 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/maps/rates"): AGGREGATE,
     # the audit trail
     ("GET", "/audit"): OFFICER,
+    # pages for people (issue 11). The logged-in pages are listed public so that a browser
+    # without a session is sent to /login instead of receiving a 401 problem; each page
+    # checks the role itself. A report from the page, its photos, the tracking page and the
+    # rating are the boundary (the resident holds the report's random key).
+    ("GET", "/find"): PUBLIC_READ,
+    ("GET", "/report"): PUBLIC_READ,
+    ("POST", "/report/submit"): PUBLIC_BOUNDARY,
+    ("POST", "/report/{token}/photos"): PUBLIC_BOUNDARY,
+    ("GET", "/track/{token}"): PUBLIC_BOUNDARY,
+    ("POST", "/track/{token}/rating"): PUBLIC_BOUNDARY,
+    ("GET", "/work"): PUBLIC_READ,
+    ("GET", "/office"): PUBLIC_READ,
+    ("GET", "/dept"): PUBLIC_READ,
+    ("POST", "/rounds/visits"): STAFF,
+    ("POST", "/rounds/patrols"): STAFF,
+    ("POST", "/rounds/patrols/{patrol_id}/points"): STAFF,
+    ("POST", "/rounds/patrols/{patrol_id}/end"): STAFF,
+    ("POST", "/office/staff/{staff_id}/away"): OFFICER,
+    ("POST", "/issues/{issue_id}/replies"): STAFF,
 }
 
 

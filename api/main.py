@@ -31,6 +31,7 @@ from api.routers import (
     ogc,
     open311,
     pages,
+    people,
     tiles,
 )
 from api.routers.locate import LiveLocateMiddleware, render_live_answer
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health,
         pages,
         districts,
+        people,
         editor,
         grids_io,
         grids,

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from api.routers.people import PAGES_STATIC_DIR
 from geogrid.maps.assets import GENERATED_ASSETS, folium_templates_dir, missing_packages
 from geogrid.settings import Settings
 
@@ -91,6 +92,12 @@ def mount_static(app: FastAPI, settings: Settings) -> None:
         "/static/vendor",
         CachedStaticFiles(directory=assets_dir, check_dir=False),
         name="static-vendor",
+    )
+    # the pages' own scripts and stylesheet (api/routers/people.py), part of the source tree
+    app.mount(
+        "/static/pages",
+        CachedStaticFiles(directory=PAGES_STATIC_DIR),
+        name="static-pages",
     )
     app.mount(
         "/static/folium",

@@ -151,6 +151,13 @@ RULES: Final[dict[str, str]] = {
     "not_a_line": "A cutting line must be a GeoJSON LineString.",
     "line_does_not_split": "The cutting line does not cut the grid into two or more pieces.",
     "not_adjacent": "Grids to merge must touch each other.",
+    # -- pages for people (issue 11): reports by residents, rounds of workers
+    "tracking_token": "The tracking token is unknown: use the link shown after the report "
+    "was sent (it is the report's own key).",
+    "rating_not_open": "Only a resolved issue can be rated, and only once; the tracking page "
+    "says what state the issue is in.",
+    "photo_limit": "A report from the page carries at most 3 photos, sent right after it.",
+    "patrol_ended": "The patrol already ended at another time; start a new patrol.",
     # -- GEOS validity reasons (shapely.is_valid_reason, slugged)
     "self_intersection": "A ring crosses itself or another ring.",
     "ring_self_intersection": "A ring touches itself at a point.",

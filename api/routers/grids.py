@@ -285,6 +285,7 @@ def retire_grid(
     response_model=None,
 )
 def get_signboard(
+    request: Request,
     session: SessionDep,
     code: Annotated[str, Path(description="Grid code")],
     format: Annotated[
@@ -293,7 +294,8 @@ def get_signboard(
 ) -> Response:
     board, chain, district = grid_signboard(session, code)
     if format == "html":
-        return HTMLResponse(signboard_html(board, chain, district))
+        report_url = str(request.base_url) + f"report?grid={code}"
+        return HTMLResponse(signboard_html(board, chain, district, report_url=report_url))
     return JSONResponse(signboard_json(board, chain, district))
 
 

@@ -17,8 +17,8 @@ Six kinds, each a list of rows with the grid code a district office acts on:
 ``over_norm``
     households per worker above the norm (default 300), level 2 and 3 general grids;
 ``inactive``
-    no issue reported and no workflow event in the last N days (default 30): there is no
-    visits table, so recorded issues and their events are the trace of a worker's rounds;
+    no issue reported, no workflow event, no visit (走访) and no patrol (巡查) in the last N
+    days (default 30): the trace of a worker's rounds (visits and patrols: ``geogrid.rounds``);
 ``dedicated_unstaffed``
     a dedicated grid with no dedicated-grid worker;
 ``misplaced_issue``
@@ -162,10 +162,20 @@ active AS (
     UNION
     SELECT ig.grid_id FROM issue_events e JOIN issue_grids ig ON ig.issue_id = e.issue_id
     WHERE e.at >= :since
+    UNION
+    SELECT grid_id FROM visits WHERE visited_at >= :since
+    UNION
+    SELECT grid_id FROM patrols WHERE coalesce(ended_at, started_at) >= :since
 ),
 last_seen AS (
-    SELECT ig.grid_id, max(i.reported_at) AS at
-    FROM issue_grids ig JOIN issues i ON i.id = ig.issue_id GROUP BY ig.grid_id
+    SELECT grid_id, max(at) AS at FROM (
+        SELECT ig.grid_id, i.reported_at AS at
+        FROM issue_grids ig JOIN issues i ON i.id = ig.issue_id
+        UNION ALL
+        SELECT grid_id, visited_at FROM visits
+        UNION ALL
+        SELECT grid_id, coalesce(ended_at, started_at) FROM patrols
+    ) seen GROUP BY grid_id
 )
 SELECT g.code, g.name, g.level, g.kind, l.at
 FROM cur g LEFT JOIN last_seen l ON l.grid_id = g.id

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import segno
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -122,11 +123,30 @@ def _person(card: StaffCard | None, label: str) -> str:
     )
 
 
+def report_qr_svg(report_url: str) -> str:
+    """The signboard's QR code (segno, inline SVG): a resident scans it to open the report
+    page of this grid. Error level M survives a scratched or sun-faded print."""
+    qr = segno.make(report_url, error="m")
+    return str(qr.svg_inline(scale=4, border=2, title="扫码报事"))
+
+
 def signboard_html(
-    board: Signboard, chain: list[GridRef], district: str, *, now: datetime | None = None
+    board: Signboard,
+    chain: list[GridRef],
+    district: str,
+    *,
+    now: datetime | None = None,
+    report_url: str | None = None,
 ) -> str:
-    """A printable A5 card (Chinese labels, print CSS)."""
+    """A printable A5 card (Chinese labels, print CSS); with ``report_url``, a QR code that
+    opens the report page of the grid."""
     now = now or datetime.now(UTC)
+    qr = (
+        f'<section class="qr"><figure>{report_qr_svg(report_url)}'
+        "<figcaption>扫码报事 · 微信或手机相机扫描</figcaption></figure></section>"
+        if report_url
+        else ""
+    )
     grid = board.grid
     where = " › ".join(html.escape(g.name) for g in chain[:-1]) or html.escape(district)
     chiefs = [m for m in board.members if m.role == "grid_chief"]
@@ -164,6 +184,9 @@ td small {{ color: #888; margin-left: 6px; }}
 .duty {{ background: #fff6e0; padding: 8px 16px; font-size: 16px; }}
 .missing {{ color: #b22; }}
 footer {{ font-size: 12px; color: #666; padding: 8px 16px; border-top: 1px solid #eee; }}
+.qr {{ text-align: center; }}
+.qr figure {{ margin: 0; }}
+.qr figcaption {{ font-size: 13px; color: #555; }}
 @media print {{ .card {{ margin: 0; }} }}
 </style></head>
 <body><div class="card">
@@ -176,6 +199,7 @@ footer {{ font-size: 12px; color: #666; padding: 8px 16px; border-top: 1px solid
 </section>
 <div class="duty">今日在岗：{on_duty}</div>
 <section><div class="meta">网格党组织：{party}</div></section>
+{qr}
 <footer>小事不出网格、大事不出社区 · 政务服务便民热线 12345 ·
 更新于 {now.astimezone(CHINA_TIME).strftime("%Y-%m-%d")}</footer>
 </div></body></html>

@@ -679,3 +679,60 @@ class AuditEntry(Base):
     grid_code: Mapped[str | None] = mapped_column(String(18))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+# -- rounds: visits and patrols of grid workers (migration 0020) ------------------------------
+
+
+class Visit(Base):
+    """A door-to-door visit (走访): the household or address, a note, when. Counts as activity
+    of its grid for the gaps map, as an issue event does. ``client_key`` makes a resent visit
+    (a phone that lost its answer) one row."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_grid_at", "grid_id", "visited_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    actor: Mapped[str] = mapped_column(Text)
+    household: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    lon: Mapped[float | None] = mapped_column(Double)
+    lat: Mapped[float | None] = mapped_column(Double)
+    visited_at: Mapped[datetime] = mapped_column(_tstz())
+    client_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class Patrol(Base):
+    """A patrol (巡查) of a grid: start, end and the GPS track in :class:`PatrolPoint`."""
+
+    __tablename__ = "patrols"
+    __table_args__ = (Index("ix_patrols_grid_started", "grid_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    actor: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(_tstz())
+    ended_at: Mapped[datetime | None] = mapped_column(_tstz())
+    client_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class PatrolPoint(Base):
+    """One GPS fix of a patrol, numbered by the phone (``seq``): the key makes a resent piece
+    harmless and the track's order the walker's, whatever order the pieces arrived in."""
+
+    __tablename__ = "patrol_points"
+
+    patrol_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("patrols.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lon: Mapped[float] = mapped_column(Double)
+    lat: Mapped[float] = mapped_column(Double)
+    accuracy_m: Mapped[float | None] = mapped_column(Double)
+    recorded_at: Mapped[datetime] = mapped_column(_tstz())
