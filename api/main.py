@@ -24,6 +24,7 @@ from api.routers import (
     ogc,
     open311,
     pages,
+    proposals,
 )
 from api.static import mount_static
 from geogrid import __version__
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ogc,
         maps,
         analysis,
+        proposals,
     ):
         app.include_router(module.router)
     return app

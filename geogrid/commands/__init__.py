@@ -10,7 +10,7 @@ import typer
 
 __all__ = ["register_all"]
 
-MODULES = ("grids", "grids_io", "locate", "issues", "maps")
+MODULES = ("grids", "grids_io", "proposals", "locate", "issues", "maps")
 
 
 def register_all(app: typer.Typer) -> None:

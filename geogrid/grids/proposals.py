@@ -371,7 +371,7 @@ def _draft(session: Session, proposal_id: int) -> tuple[GridProposal, str]:
             f"{row.decided_at.isoformat() if row.decided_at else '?'}: make a new proposal "
             f"(POST /grids/{code}/proposals).",
             proposal=proposal_id,
-            status=row.status,
+            proposal_status=row.status,
         )
     return row, code
 
