@@ -163,6 +163,18 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     ("POST", "/rounds/patrols/{patrol_id}/end"): STAFF,
     ("POST", "/office/staff/{staff_id}/away"): OFFICER,
     ("POST", "/issues/{issue_id}/replies"): STAFF,
+    # the API's own documentation (served offline; a setting switches it off)
+    ("GET", "/docs"): PUBLIC_READ,
+    ("GET", "/redoc"): PUBLIC_READ,
+    ("GET", "/openapi.json"): PUBLIC_READ,
+    # districts: which exist is public; adding and removing is the admin's
+    ("GET", "/districts"): PUBLIC_READ,
+    # proposed grids (智能划网): officers, within reach
+    ("POST", "/grids/{code}/proposals"): OFFICER,
+    ("GET", "/proposals/{proposal_id}"): OFFICER,
+    ("PATCH", "/proposals/{proposal_id}/features/{index}"): OFFICER,
+    ("POST", "/proposals/{proposal_id}/apply"): OFFICER,
+    ("POST", "/proposals/{proposal_id}/discard"): OFFICER,
 }
 
 

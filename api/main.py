@@ -32,6 +32,7 @@ from api.routers import (
     open311,
     pages,
     people,
+    proposals,
     tiles,
 )
 from api.routers.locate import LiveLocateMiddleware, render_live_answer
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maps,
         analysis,
         tiles,
+        proposals,
     ):
         app.include_router(module.router)
     return app

@@ -10,7 +10,17 @@ import typer
 
 __all__ = ["register_all"]
 
-MODULES = ("grids", "grids_io", "locate", "issues", "maps", "districts", "analysis", "access")
+MODULES = (
+    "grids",
+    "grids_io",
+    "proposals",
+    "locate",
+    "issues",
+    "maps",
+    "districts",
+    "analysis",
+    "access",
+)
 
 
 def register_all(app: typer.Typer) -> None:

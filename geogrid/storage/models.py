@@ -736,3 +736,33 @@ class PatrolPoint(Base):
     lat: Mapped[float] = mapped_column(Double)
     accuracy_m: Mapped[float | None] = mapped_column(Double)
     recorded_at: Mapped[datetime] = mapped_column(_tstz())
+
+
+# -- proposed grids (migration 0013) -------------------------------------------------------------
+
+PROPOSAL_STATUSES = ("draft", "applied", "discarded")
+
+
+class GridProposal(Base):
+    """A proposed partition of a grid into child grids (智能划网), stored as a draft until an
+    officer applies or discards it. ``based_on`` holds the versions of the parent's current
+    children it was computed from: applying refuses when any of them changed since."""
+
+    __tablename__ = "grid_proposals"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'applied', 'discarded')", name="proposal_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    district_adcode: Mapped[str] = mapped_column(String(6), index=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(_tstz())
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    based_on: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    features: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(_tstz())
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
