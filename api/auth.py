@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.exc import DBAPIError
 
 from api.deps import SessionDep, SettingsDep
-from api.problems import problem_response
+from api.problems import problem_response, unavailable_problem
 from geogrid.auth import accounts
 from geogrid.auth.audit import AuditFilter, audit_page
 from geogrid.auth.principal import PUBLIC, Principal, apply_principal
@@ -424,4 +424,8 @@ def install_auth(app: FastAPI, settings: Settings) -> None:
                 rule="not_found",
                 instance=request.url.path,
             )
+        # a database that is away is a 503 (api.problems), whatever error class carries it
+        unavailable = unavailable_problem(request, exc)
+        if unavailable is not None:
+            return unavailable
         raise exc

@@ -105,12 +105,15 @@ def clients(demo: Engine) -> Iterator[list[Client]]:
 
 
 def test_fifty_clients_through_an_outage_file_exactly_one_issue_each(
-    settings: Settings, demo: Engine, clients: list[Client]
+    settings: Settings,
+    demo: Engine,
+    clients: list[Client],
+    admin_headers: dict[str, str],
 ) -> None:
     url = make_url(settings.database_url)
     with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
         app = create_app(proxied_settings(settings, proxy, retry_after_s=1))
-        with TestClient(app) as client:
+        with TestClient(app, headers=admin_headers) as client:
             threads = [threading.Thread(target=c.file, args=(client,)) for c in clients]
             for t in threads:
                 t.start()

@@ -69,12 +69,14 @@ def app_name() -> str:
 
 
 @pytest.fixture
-def app_client(settings: Settings, demo: Engine, app_name: str) -> Iterator[TestClient]:
+def app_client(
+    settings: Settings, demo: Engine, app_name: str, admin_headers: dict[str, str]
+) -> Iterator[TestClient]:
     """The app with its own pool, committing for real, its backends named ``app_name``."""
     own = settings.model_copy(
         update={"database_application_name": app_name, "locate_live": False, "retry_after_s": 3}
     )
-    with TestClient(create_app(own)) as client:
+    with TestClient(create_app(own), headers=admin_headers) as client:
         yield client
 
 

@@ -94,14 +94,18 @@ def _assert_unavailable(response: object, *, problem: bool = True) -> dict:
 
 
 def test_outage_answers_503_and_locate_from_memory_then_recovers(
-    settings: Settings, demo: Engine, proxy: TcpProxy, place: Place
+    settings: Settings,
+    demo: Engine,
+    proxy: TcpProxy,
+    place: Place,
+    admin_headers: dict[str, str],
 ) -> None:
     point = {"lon": repr(place.lon), "lat": repr(place.lat)}
     key = f"test-outage-{uuid.uuid4()}"
     report = {"category": "1201", "description": "停库测试", "lon": place.lon, "lat": place.lat}
     try:
         app = create_app(proxied_settings(settings, proxy))
-        with TestClient(app) as client:
+        with TestClient(app, headers=admin_headers) as client:
             before = client.get("/locate", params=point)
             assert before.status_code == 200 and STALE_HEADER not in before.headers
             assert app.state.live_locator.reloads == 1  # the district is in memory
@@ -159,13 +163,16 @@ def test_outage_answers_503_and_locate_from_memory_then_recovers(
 
 
 def test_a_database_that_does_not_answer_times_out_fast(
-    settings: Settings, demo: Engine, proxy: TcpProxy
+    settings: Settings,
+    demo: Engine,
+    proxy: TcpProxy,
+    admin_headers: dict[str, str],
 ) -> None:
     """Connections accepted and never answered (a host that does not reply): the connect
     timeout (3 s here) ends each attempt, so /health answers 503 in seconds, not minutes.
     The bound checked is generous (a guard on a loaded machine), the answer is the point."""
     app = create_app(proxied_settings(settings, proxy, database_connect_timeout_s=3))
-    with TestClient(app) as client:
+    with TestClient(app, headers=admin_headers) as client:
         assert client.get("/health").status_code == 200
         proxy.stall()
         started = time.monotonic()
@@ -177,7 +184,10 @@ def test_a_database_that_does_not_answer_times_out_fast(
 
 
 def test_a_read_only_database_answers_503_on_writes_and_health(
-    settings: Settings, demo: Engine, place: Place
+    settings: Settings,
+    demo: Engine,
+    place: Place,
+    admin_headers: dict[str, str],
 ) -> None:
     """A server that only reads (a standby; here the session default): reads answer, writes
     and /health answer 503 naming ``read_only``."""
@@ -193,7 +203,7 @@ def test_a_read_only_database_answers_503_on_writes_and_health(
     )
     key = f"test-read-only-{uuid.uuid4()}"
     report = {"category": "1201", "description": "只读测试", "lon": place.lon, "lat": place.lat}
-    with TestClient(create_app(read_only)) as client:
+    with TestClient(create_app(read_only), headers=admin_headers) as client:
         assert client.get(f"/grids/{place.code}").status_code == 200
         write = client.post("/issues", json=report, headers={"Idempotency-Key": key})
         assert write.status_code == 503 and write.headers["retry-after"] == str(RETRY_AFTER)
