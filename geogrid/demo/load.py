@@ -190,7 +190,8 @@ def _row_security_lifted(conn: Any) -> Iterator[None]:
     puts it back before committing; the ALTERs hold the tables' locks to the commit, so no
     other session ever sees them unforced. The loader sets no reach, under which every policy
     lets everything through anyway. Deferred checks (migration 0011's grid state) are run
-    before the force comes back: PostgreSQL cannot alter a table with pending trigger events."""
+    before each ALTER (PostgreSQL cannot alter a table with pending trigger events) and are
+    deferred again while the rows go in."""
     forced = [
         row[0]
         for row in conn.execute(
@@ -199,12 +200,17 @@ def _row_security_lifted(conn: Any) -> Iterator[None]:
             "AND c.relrowsecurity AND c.relforcerowsecurity ORDER BY c.relname"
         ).fetchall()
     ]
+    conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # what this transaction wrote before
     for table in forced:
         conn.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
+    conn.execute("SET CONSTRAINTS ALL DEFERRED")
     yield
     conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
     for table in forced:
         conn.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
+    # back to deferred for the rest of the transaction (every deferrable check of the schema
+    # is initially deferred): a second district written next is checked at commit again
+    conn.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 _ID_TABLES = ("admin_areas", "grids", "staff", "departments", "issues")
