@@ -167,6 +167,11 @@ def _fill(path: str, world: World) -> str:
         "token": "1",
         "day": "2026-10-01",
         "photo_id": "1",
+        # a grid layer: public; the issues layer's own access is tested in tests/test_tiles.py
+        "layer": "grids-level2",
+        "z": "12",
+        "x": "3300",
+        "y": "1600",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
