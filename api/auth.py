@@ -167,6 +167,11 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/docs"): PUBLIC_READ,
     ("GET", "/redoc"): PUBLIC_READ,
     ("GET", "/openapi.json"): PUBLIC_READ,
+    # vector tiles: grid layers and TileJSON public like /grids; the issues layer needs a login
+    # (the route refuses the public) and row security keeps it to the caller's reach
+    ("GET", "/tiles"): PUBLIC_READ,
+    ("GET", "/tiles/{layer}.json"): PUBLIC_READ,
+    ("GET", "/tiles/{layer}/{z}/{x}/{y}.mvt"): PUBLIC_READ,
     # districts: which exist is public; adding and removing is the admin's
     ("GET", "/districts"): PUBLIC_READ,
     # proposed grids (智能划网): officers, within reach

@@ -185,10 +185,11 @@ def _fill(path: str, world: World) -> str:
         "index": "0",
         "patrol_id": "1",
         "staff_id": "1",
-        "layer": "grids-level1",
-        "z": "10",
-        "x": "830",
-        "y": "409",
+        # a grid layer: public; the issues layer's own access is tested in tests/test_tiles.py
+        "layer": "grids-level2",
+        "z": "12",
+        "x": "3300",
+        "y": "1600",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

@@ -5,6 +5,7 @@ revisions and answer 304 otherwise; bad tile coordinates are problem+json."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 
 import mapbox_vector_tile
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from geogrid.settings import Settings
 from geogrid.tiles import TILE_LAYERS
 from geogrid.tiles.layers import ISSUE_POINTS_MINZOOM
+from tests.logins import TestLogin
 from tests.rolled_back import rolled_back_app
 
 DISTRICT = "610503"
@@ -411,3 +413,76 @@ def test_max_age_is_a_setting(settings: Settings, engine: Engine) -> None:
         assert client.get("/tiles/grids-level1/10/0/0.mvt").headers["Cache-Control"] == (
             "public, max-age=30"
         )
+
+
+def _street_issue_tile(
+    db: Session, prefix: str, z: int
+) -> tuple[str, tuple[float, float, float, float]]:
+    """The URL of the issues tile at zoom ``z`` over the first issue filed in a grid under
+    ``prefix``, and the tile's bounds."""
+    lon, lat = db.execute(
+        text(
+            "SELECT ST_X(i.geom), ST_Y(i.geom) FROM issues i JOIN grids g ON g.id = i.grid_id "
+            "WHERE i.district_adcode = :d AND g.code LIKE :p ORDER BY i.id LIMIT 1"
+        ),
+        {"d": DISTRICT, "p": prefix + "%"},
+    ).one()
+    x, y = tile_of(lon, lat, z)
+    return f"/tiles/issues/{z}/{x}/{y}.mvt", tile_bounds(z, x, y)
+
+
+def _issue_count(db: Session, bounds: tuple[float, float, float, float], prefix: str) -> int:
+    return int(
+        db.execute(
+            text(
+                "SELECT count(*) FROM issues i JOIN grids g ON g.id = i.grid_id "
+                "WHERE i.district_adcode = :d AND g.code LIKE :p "
+                "AND ST_Intersects(i.geom, ST_MakeEnvelope(:w, :s, :e, :n, 4326))"
+            ),
+            dict(zip("wsen", bounds, strict=True), d=DISTRICT, p=prefix + "%"),
+        ).scalar_one()
+    )
+
+
+def test_grid_tiles_and_tilejson_are_public_the_issues_layer_is_not(
+    client_as: Callable[[str | None], TestClient], db: Session
+) -> None:
+    public = client_as(None)
+    assert public.get("/tiles").status_code == 200
+    for layer in TILE_LAYERS:
+        assert public.get(f"/tiles/{layer}.json").status_code == 200, layer
+    z, x, y = sample_tiles(db, "grids-level2")[0]
+    grid_tile = public.get(f"/tiles/grids-level2/{z}/{x}/{y}.mvt")
+    assert grid_tile.status_code == 200 and decode(grid_tile.content)["grids-level2"]
+    assert grid_tile.headers["Cache-Control"].startswith("public")
+    refused = public.get(f"/tiles/issues/{z}/{x}/{y}.mvt")
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith(PROBLEM)
+    assert refused.json()["rule"] == "login_required"
+
+
+def test_the_issues_layer_holds_only_the_callers_reach(
+    client_as: Callable[[str | None], TestClient],
+    db: Session,
+    logins: dict[str, TestLogin],
+) -> None:
+    street = logins["street_officer"].principal.reach
+    assert street
+    url, bounds = _street_issue_tile(db, street[0], 11)
+
+    officer = client_as("street_officer")
+    mine = officer.get(url)
+    assert mine.status_code == 200
+    assert mine.headers["Cache-Control"].startswith("private")
+    assert "Authorization" in mine.headers["Vary"]
+    in_reach = sum(f["properties"]["count"] for f in decode(mine.content)["issues"])
+    expected = _issue_count(db, bounds, street[0])
+    assert in_reach == expected > 0
+
+    admin = client_as("admin")
+    everything = admin.get(url)
+    total = sum(f["properties"]["count"] for f in decode(everything.content)["issues"])
+    assert total == _issue_count(db, bounds, "") > in_reach
+    # one tile, two reaches, two entity tags: one login's tag never revalidates the other's
+    assert everything.headers["ETag"] != mine.headers["ETag"]
+    assert admin.get(url, headers={"If-None-Match": mine.headers["ETag"]}).status_code == 200

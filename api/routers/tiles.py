@@ -5,19 +5,29 @@ issues: ``issue_revisions``), so ``If-None-Match`` answers 304 after one row rea
 tile is built. ``Cache-Control`` is ``no-cache`` for current data (revalidate each use, see
 ``GEOGRID_TILES_MAX_AGE_S``) and an hour for ``at=`` in the past, whose boundaries do not move.
 A tile with no feature is ``204 No Content`` (with the same headers), never an error.
+
+Access: grid layers and every TileJSON are public, like ``/grids`` (boundaries are printed on
+signboards). The issues layer needs a login, and row-level security limits its points and
+counts to the caller's reach; its tiles therefore differ per caller, so they are ``private``,
+vary by ``Authorization`` and ``Cookie``, and their ETag names the reach (a browser shared by
+two logins must not revalidate one's tile with the other's tag).
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from api.auth import PrincipalDep
 from api.deps import SessionDep, SettingsDep
 from api.routers.analysis_params import DistrictDep
 from geogrid.analysis.filters import IssueFilter
 from geogrid.analysis.layers import district_name
+from geogrid.auth.principal import Principal, encode_reach
+from geogrid.errors import UnauthenticatedError
 from geogrid.grids.repository import now as db_now
 from geogrid.grids.repository import parse_at
 from geogrid.tiles import (
@@ -52,6 +62,12 @@ def _issue_filter(
     if start is None and end is None and category is None and not status:
         return None
     return IssueFilter(start=start, end=end, category=category, statuses=tuple(status or ()))
+
+
+def _reach_tag(principal: Principal) -> str:
+    """A short digest of what the caller's row security lets through: reach and department."""
+    seen = f"{encode_reach(principal.reach)}|{principal.department_id or ''}"
+    return hashlib.sha256(seen.encode()).hexdigest()[:12]
 
 
 @router.get("", summary="The tile layers and the URLs of their TileJSON documents")
@@ -104,19 +120,32 @@ def get_tile(
     end: End = None,
     category: Category = None,
     status: Status = None,
+    *,
+    principal: PrincipalDep,
 ) -> Response:
     spec = tile_layer(layer)
+    if not spec.is_grids and principal.is_public:
+        raise UnauthenticatedError(
+            f"The {spec.name} tile layer is for staff within their reach: send "
+            "`Authorization: Bearer <token>` or log in at /login (grid layers are public).",
+            rule="login_required",
+        )
     check_tile(spec, z, x, y)
     when = parse_at(at)
     issue_filter = _issue_filter(start, end, category, status)
     revisions = district_tiles(session, district)
-    etag = f'"{tile_tag(revisions, spec, z, x, y, at=when, issue_filter=issue_filter)}"'
+    tag = tile_tag(revisions, spec, z, x, y, at=when, issue_filter=issue_filter)
     past = when is not None and when < db_now(session)
     max_age = PAST_MAX_AGE_S if past else settings.tiles_max_age_s
+    scope, vary = "public", "Accept-Encoding"
+    if not spec.is_grids:
+        tag = f"{tag}-{_reach_tag(principal)}"
+        scope, vary = "private", "Accept-Encoding, Authorization, Cookie"
+    etag = f'"{tag}"'
     headers = {
         "ETag": etag,
-        "Cache-Control": f"public, max-age={max_age}" if max_age else "public, no-cache",
-        "Vary": "Accept-Encoding",
+        "Cache-Control": f"{scope}, max-age={max_age}" if max_age else f"{scope}, no-cache",
+        "Vary": vary,
     }
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)

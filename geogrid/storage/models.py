@@ -345,7 +345,7 @@ class Issue(Base):
     routing_note: Mapped[str | None] = mapped_column(Text)
     assignee_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
-    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id"), index=True)
     decision: Mapped[str | None] = mapped_column(Text)
     resolution: Mapped[str | None] = mapped_column(Text)
     rating: Mapped[str | None] = mapped_column(String(24))
