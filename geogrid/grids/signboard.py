@@ -150,7 +150,7 @@ h2 { font-size: 20px; margin: 0 0 4px; }
 table { width: 100%; border-collapse: collapse; margin-top: 8px; }
 th { text-align: left; width: 7em; color: #555; font-weight: normal; }
 td, th { padding: 6px 4px; border-bottom: 1px solid #eee; }
-td small { color: #888; margin-left: 6px; }
+td small { color: #595959; margin-left: 6px; }
 .phone { font-family: ui-monospace, monospace; font-size: 17px; text-align: right; }
 .duty { background: #fff6e0; padding: 8px 16px; font-size: 16px; }
 .missing { color: #b22; }
