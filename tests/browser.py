@@ -41,14 +41,17 @@ from playwright.sync_api import (
     Route,
     sync_playwright,
 )
+from sqlalchemy import Engine
 
 from geogrid.settings import Settings
 
 __all__ = [
+    "AXE_SOURCE",
     "CHROMIUM_ARGS",
     "LOCAL_HOSTS",
     "LiveServer",
     "WatchedPage",
+    "accessibility_violations",
     "chromium",
     "chromium_executable",
     "chromium_page",
@@ -62,6 +65,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _STARTUP_TIMEOUT_S = 20.0
 T = TypeVar("T")
+
+#: axe-core from npm (package.json), injected by the tests only: the app never serves it to a
+#: page of its own.
+AXE_SOURCE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 
 
 # --- the app on a free port --------------------------------------------------------------------
@@ -209,6 +216,39 @@ def watch_page(
         context.close()
 
 
+# --- accessibility -----------------------------------------------------------------------------
+
+
+def accessibility_violations(
+    page: Page, *, impacts: frozenset[str] = frozenset({"serious", "critical"})
+) -> list[str]:
+    """axe-core's violations of ``impacts`` on the page as it is now, one line each (rule,
+    impact, the first elements, axe's help): empty when a screen reader and the keyboard can
+    use the page as far as axe can tell.
+
+    The script is evaluated in the page rather than added as a ``<script>`` so the pages'
+    Content-Security-Policy need not allow it.
+    """
+    if not AXE_SOURCE.is_file():
+        pytest.fail(f"axe-core is not installed at {AXE_SOURCE}: run `npm ci`.", pytrace=False)
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE_SOURCE.read_text(encoding="utf-8"))
+    violations: list[dict[str, Any]] = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ["violations"]});
+            return result.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                targets: v.nodes.slice(0, 3).map((n) => n.target.join(" ")),
+            }));
+        }"""
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(v['targets'])}"
+        for v in violations
+        if v["impact"] in impacts
+    ]
+
+
 # --- fixtures ----------------------------------------------------------------------------------
 
 
@@ -240,8 +280,9 @@ _shared = _Shared()
 
 
 @pytest.fixture(scope="session")
-def live_server(settings: Settings) -> Iterator[LiveServer]:
-    """The real app (``create_app`` with the test settings), served for the whole session."""
+def live_server(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
+    """The real app (``create_app`` with the test settings), served for the whole session, on
+    a migrated database with the demo (``engine``), whichever test asks for it first."""
     from api.main import create_app
 
     def start() -> AbstractContextManager[LiveServer]:

@@ -9,7 +9,17 @@ from geogrid.cli import app
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["up"], ["serve"], ["db"], ["db", "migrate"], ["demo"], ["demo", "load"]]
+    "args",
+    [
+        [],
+        ["up"],
+        ["serve"],
+        ["db"],
+        ["db", "migrate"],
+        ["demo"],
+        ["demo", "load"],
+        ["signboards", "print"],
+    ],
 )
 def test_help(args: list[str]) -> None:
     result = CliRunner().invoke(app, [*args, "--help"])

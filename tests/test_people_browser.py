@@ -1,6 +1,7 @@
 """The pages for people in headless Chromium with the internet cut off, at a phone's and a
 desktop's size: no console error, no request off the server, a screenshot of each kept in
-``.state/screenshots/people/`` (git-ignored); and the printed signboard's QR code, decoded
+``.state/screenshots/people/`` (git-ignored), and no serious or critical violation that
+axe-core finds; and the printed signboard's QR code, decoded
 from a screenshot, opens the report page of its grid."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from playwright.sync_api import Browser
 from sqlalchemy import Engine, text
 
 from tests import browser
-from tests.browser import LiveServer, watch_page
+from tests.browser import LiveServer, accessibility_violations, watch_page
 from tests.logins import TEST_PASSWORD, TestLogin
 
 chromium = browser.chromium
@@ -41,6 +42,7 @@ def test_public_pages_work_offline(chromium: Browser, live_server: LiveServer, s
             page.goto(live_server.url(path), wait_until="networkidle")
             assert page.locator("h1").inner_text()
             page.screenshot(path=str(SCREENSHOTS / f"{_slug(path)}-{size}.png"), full_page=True)
+            assert not (found := accessibility_violations(page)), f"axe-core on {path}: {found}"
         watched.assert_clean()
 
 
@@ -61,6 +63,7 @@ def test_logged_in_pages_work_offline(
             page.wait_for_load_state("networkidle")
             assert page.locator("h1").inner_text()
             page.screenshot(path=str(SCREENSHOTS / f"{_slug(path)}-{size}.png"), full_page=True)
+            assert not (found := accessibility_violations(page)), f"axe-core on {path}: {found}"
             watched.assert_clean()
 
 

@@ -339,14 +339,21 @@ def work_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    status: Annotated[
+        Literal["reported", "accepted", "discussing", "decided", "in_progress", "resolved"] | None,
+        Query(description="Only issues in this state, e.g. reported: new reports to accept"),
+    ] = None,
 ) -> Response:
+    """The worker's phone page. ``?status=reported`` is the 待受理 tab: the reports waiting
+    to be accepted, in queue order, apart from the issues already being worked on (whose
+    deadlines and overdue flags would otherwise push a resident's fresh report down)."""
     if principal.is_public:
         return _login_redirect(request)
     if principal.role not in ("grid_worker", "admin"):
         return _forbidden_page(request, session, settings, principal, "网格员")
     now = _now(request)
     grids = _my_grids(session, principal.staff_id, now)
-    items = queue(session, LedgerFilter(), now=now, limit=30)
+    items = queue(session, LedgerFilter(status=status), now=now, limit=30)
     return _render(
         request,
         session,
@@ -356,6 +363,7 @@ def work_page(
         title="网格员工作台",
         grids=grids,
         queue=items,
+        queue_status=status,
         now=now,
     )
 

@@ -20,6 +20,7 @@ MODULES = (
     "districts",
     "analysis",
     "access",
+    "signboards",
 )
 
 

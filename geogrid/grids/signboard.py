@@ -26,7 +26,13 @@ from geogrid.locate.signboard import (
 )
 from geogrid.locate.types import GridRef
 
-__all__ = ["grid_signboard", "signboard_html", "signboard_json"]
+__all__ = [
+    "grid_signboard",
+    "signboard_card",
+    "signboard_html",
+    "signboard_json",
+    "signboards_document",
+]
 
 CHINA_TIME = timezone(timedelta(hours=8))
 
@@ -130,17 +136,45 @@ def report_qr_svg(report_url: str) -> str:
     return str(qr.svg_inline(scale=4, border=2, title="扫码报事"))
 
 
-def signboard_html(
+_SIGNBOARD_CSS = """
+@page { size: A5; margin: 12mm; }
+body { font: 15px/1.5 "Noto Sans CJK SC","WenQuanYi Micro Hei",system-ui,sans-serif;
+       color: #222; margin: 0; }
+.card { max-width: 148mm; margin: 16px auto; border: 3px solid #b22; border-radius: 6px; }
+header { background: #b22; color: #fff; text-align: center; padding: 10px; }
+header h1 { margin: 0; font-size: 24px; letter-spacing: 4px; }
+header p { margin: 2px 0 0; font-size: 13px; }
+section { padding: 10px 16px; }
+h2 { font-size: 20px; margin: 0 0 4px; }
+.meta { color: #555; font-size: 13px; }
+table { width: 100%; border-collapse: collapse; margin-top: 8px; }
+th { text-align: left; width: 7em; color: #555; font-weight: normal; }
+td, th { padding: 6px 4px; border-bottom: 1px solid #eee; }
+td small { color: #595959; margin-left: 6px; }
+.phone { font-family: ui-monospace, monospace; font-size: 17px; text-align: right; }
+.duty { background: #fff6e0; padding: 8px 16px; font-size: 16px; }
+.missing { color: #b22; }
+footer { font-size: 12px; color: #666; padding: 8px 16px; border-top: 1px solid #eee; }
+.qr { text-align: center; }
+.qr figure { margin: 0; }
+.qr figcaption { font-size: 13px; color: #555; }
+@media print {
+  .card { margin: 0; break-inside: avoid; }
+  .card + .card { break-before: page; }
+}
+"""
+
+
+def signboard_card(
     board: Signboard,
     chain: list[GridRef],
     district: str,
     *,
-    now: datetime | None = None,
+    now: datetime,
     report_url: str | None = None,
 ) -> str:
-    """A printable A5 card (Chinese labels, print CSS); with ``report_url``, a QR code that
-    opens the report page of the grid."""
-    now = now or datetime.now(UTC)
+    """The card of one grid (a ``<div class="card">``), so that one page and a street's
+    printed sheaf (:func:`signboards_document`) show exactly the same thing."""
     qr = (
         f'<section class="qr"><figure>{report_qr_svg(report_url)}'
         "<figcaption>扫码报事 · 微信或手机相机扫描</figcaption></figure></section>"
@@ -162,34 +196,7 @@ def signboard_html(
         _person(board.post_b, "B岗网格员"),
         *(_person(c, "网格长") for c in chiefs[:2]),
     ]
-    return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<title>网格信息公示牌 {html.escape(grid.name)}</title>
-<style>
-@page {{ size: A5; margin: 12mm; }}
-body {{ font: 15px/1.5 "Noto Sans CJK SC","WenQuanYi Micro Hei",system-ui,sans-serif;
-       color: #222; margin: 0; }}
-.card {{ max-width: 148mm; margin: 16px auto; border: 3px solid #b22; border-radius: 6px; }}
-header {{ background: #b22; color: #fff; text-align: center; padding: 10px; }}
-header h1 {{ margin: 0; font-size: 24px; letter-spacing: 4px; }}
-header p {{ margin: 2px 0 0; font-size: 13px; }}
-section {{ padding: 10px 16px; }}
-h2 {{ font-size: 20px; margin: 0 0 4px; }}
-.meta {{ color: #555; font-size: 13px; }}
-table {{ width: 100%; border-collapse: collapse; margin-top: 8px; }}
-th {{ text-align: left; width: 7em; color: #555; font-weight: normal; }}
-td, th {{ padding: 6px 4px; border-bottom: 1px solid #eee; }}
-td small {{ color: #888; margin-left: 6px; }}
-.phone {{ font-family: ui-monospace, monospace; font-size: 17px; text-align: right; }}
-.duty {{ background: #fff6e0; padding: 8px 16px; font-size: 16px; }}
-.missing {{ color: #b22; }}
-footer {{ font-size: 12px; color: #666; padding: 8px 16px; border-top: 1px solid #eee; }}
-.qr {{ text-align: center; }}
-.qr figure {{ margin: 0; }}
-.qr figcaption {{ font-size: 13px; color: #555; }}
-@media print {{ .card {{ margin: 0; }} }}
-</style></head>
-<body><div class="card">
+    return f"""<div class="card">
 <header><h1>网格信息公示牌</h1><p>{html.escape(district)} · {where}</p></header>
 <section>
 <h2>{html.escape(grid.name)}</h2>
@@ -202,5 +209,31 @@ footer {{ font-size: 12px; color: #666; padding: 8px 16px; border-top: 1px solid
 {qr}
 <footer>小事不出网格、大事不出社区 · 政务服务便民热线 12345 ·
 更新于 {now.astimezone(CHINA_TIME).strftime("%Y-%m-%d")}</footer>
-</div></body></html>
+</div>
 """
+
+
+def signboards_document(title: str, cards: list[str]) -> str:
+    """A printable HTML document of ``cards`` (from :func:`signboard_card`), one A5 page each
+    when printed: the print CSS starts every card after the first on a new page."""
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<title>{html.escape(title)}</title>
+<style>{_SIGNBOARD_CSS}</style></head>
+<body>{"".join(cards)}</body></html>
+"""
+
+
+def signboard_html(
+    board: Signboard,
+    chain: list[GridRef],
+    district: str,
+    *,
+    now: datetime | None = None,
+    report_url: str | None = None,
+) -> str:
+    """A printable A5 card (Chinese labels, print CSS); with ``report_url``, a QR code that
+    opens the report page of the grid."""
+    now = now or datetime.now(UTC)
+    card = signboard_card(board, chain, district, now=now, report_url=report_url)
+    return signboards_document(f"网格信息公示牌 {board.grid.name}", [card])
