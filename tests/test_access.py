@@ -167,6 +167,8 @@ def _fill(path: str, world: World) -> str:
         "token": "1",
         "day": "2026-10-01",
         "photo_id": "1",
+        "proposal_id": "1",
+        "index": "0",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
