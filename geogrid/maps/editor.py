@@ -144,7 +144,8 @@ _PAGE = """<!DOCTYPE html>
       <input id="proposal-id" type="number" min="1" step="1" inputmode="numeric">
       <button id="proposal-load" type="button">加载</button>
     </div>
-    <p id="proposal-info" class="muted">加载方案：方案网格显示在现状网格旁，点击方案网格可拖动顶点</p>
+    <p id="proposal-info" class="muted">
+      加载方案：方案网格显示在现状网格旁，点击方案网格可拖动顶点</p>
     <div id="proposal-table"></div>
     <div class="buttons">
       <button id="proposal-save" type="button" disabled>保存顶点</button>
