@@ -98,15 +98,28 @@ def _delete_children(engine: Engine, parent: str) -> None:
             conn.execute(text("DELETE FROM grids WHERE id = ANY(:ids)"), {"ids": ids})
 
 
+def _log_in(page, live_server: browser.LiveServer, login: TestLogin) -> None:
+    """Log in on the login page and land on the editor: a session cookie and its CSRF token."""
+    page.goto(live_server.url("/login?next=/editor"))
+    page.fill("#username", login.username)
+    page.fill("#password", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url("/editor"))
+
+
 def test_draw_save_reject_and_stale_edit(
-    demo: Engine, live_server: browser.LiveServer, chromium_page: browser.WatchedPage
+    demo: Engine,
+    live_server: browser.LiveServer,
+    chromium_page: browser.WatchedPage,
+    logins: dict[str, TestLogin],
+    admin_headers: dict[str, str],
 ) -> None:
     page = chromium_page.page
     parent, parent_geom = _empty_level2_parent(demo)
     center = polylabel(parent_geom.geoms[0] if hasattr(parent_geom, "geoms") else parent_geom, 1e-6)
     inradius = parent_geom.boundary.distance(center)
     try:
-        page.goto(live_server.url("/editor"))
+        _log_in(page, live_server, logins["admin"])
         _wait_state(page, "parents")
         assert page.inner_text("h1") == "网格边界编辑"
         page.fill("#parent-search", parent)
@@ -169,7 +182,11 @@ def test_draw_save_reject_and_stale_edit(
         other = httpx.patch(
             live_server.url(f"/grids/{new_code}"),
             json={"type": "Feature", "properties": {"name": "别人改的名字"}},
-            headers={"If-Match": current.headers["ETag"], "X-Actor": "someone-else"},
+            headers={
+                **admin_headers,
+                "If-Match": current.headers["ETag"],
+                "X-Actor": "someone-else",
+            },
         )
         assert other.status_code == 200, other.text
         page.fill("#name", "我改的名字")
@@ -272,12 +289,7 @@ def test_load_move_a_vertex_and_apply_a_proposal(
         proposal = made.json()
         assert len(proposal["features"]) == 2
 
-        # The officer logs in on the login page: a session cookie and its CSRF token.
-        page.goto(live_server.url("/login?next=/editor"))
-        page.fill("#username", logins["admin"].username)
-        page.fill("#password", TEST_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(live_server.url("/editor"))
+        _log_in(page, live_server, logins["admin"])
         _wait_state(page, "parents")
 
         # 1. Load the proposal: its grids beside the current ones, with the table.
