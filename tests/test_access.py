@@ -169,6 +169,8 @@ def _fill(path: str, world: World) -> str:
         "photo_id": "1",
         "proposal_id": "1",
         "index": "0",
+        "staff_id": "1",
+        "patrol_id": "1",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
