@@ -180,6 +180,9 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     ("PATCH", "/proposals/{proposal_id}/features/{index}"): OFFICER,
     ("POST", "/proposals/{proposal_id}/apply"): OFFICER,
     ("POST", "/proposals/{proposal_id}/discard"): OFFICER,
+    # the balance before and after the drafts: officers (drafts are not public decisions)
+    ("GET", "/analysis/balance"): OFFICER,
+    ("GET", "/maps/balance"): OFFICER,
 }
 
 

@@ -85,9 +85,16 @@ class Answers:
         self.district = district
         self.now = now
 
-    def etag(self, *, window_days: int = DEFAULT_INACTIVE_DAYS, exact_time: bool = False) -> str:
+    def etag(
+        self,
+        *,
+        window_days: int = DEFAULT_INACTIVE_DAYS,
+        exact_time: bool = False,
+        extra: str = "",
+    ) -> str:
         """The ETag of this request's answer. ``exact_time``: the answer reads the clock in
-        ways the marks do not capture (a period ending now), so the instant is part of it."""
+        ways the marks do not capture (a period ending now), so the instant is part of it.
+        ``extra``: a mark of data the revisions do not follow (the draft proposals)."""
         revisions = read_revisions(self.session, district_adcode=self.district)
         marks = clock_marks(
             self.session, district_adcode=self.district, now=self.now, window_days=window_days
@@ -102,6 +109,7 @@ class Answers:
             revisions.issues,
             marks,
             self.now.isoformat() if exact_time else "",
+            extra,
         ]
         return '"' + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32] + '"'
 
@@ -111,10 +119,11 @@ class Answers:
         *,
         window_days: int = DEFAULT_INACTIVE_DAYS,
         exact_time: bool = False,
+        extra: str = "",
     ) -> Response:
         """304 when the client holds the current answer, the kept answer when there is one,
         otherwise ``render()`` (kept when it succeeded)."""
-        etag = self.etag(window_days=window_days, exact_time=exact_time)
+        etag = self.etag(window_days=window_days, exact_time=exact_time, extra=extra)
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
         if _matches(self.request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)

@@ -2,7 +2,11 @@
 name it and save it through the grids API; a boundary outside the parent comes back as a 422
 marked on the map; a stale edit (412) is explained and reloads.
 
-The live server commits for real: every grid the test creates is deleted at the end.
+A proposal (智能划网) loads beside the current grids with its table, a vertex of the draft moves
+by dragging its handle, and applying it shows the new grids; the page's writes carry its
+session's CSRF token.
+
+The live server commits for real: every grid and proposal the test creates is deleted at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from shapely.ops import polylabel
 from sqlalchemy import Engine, text
 
 from tests import browser
+from tests.logins import TEST_PASSWORD, TestLogin
 
 chromium = browser.chromium
 chromium_page = browser.chromium_page
@@ -93,15 +98,28 @@ def _delete_children(engine: Engine, parent: str) -> None:
             conn.execute(text("DELETE FROM grids WHERE id = ANY(:ids)"), {"ids": ids})
 
 
+def _log_in(page, live_server: browser.LiveServer, login: TestLogin) -> None:
+    """Log in on the login page and land on the editor: a session cookie and its CSRF token."""
+    page.goto(live_server.url("/login?next=/editor"))
+    page.fill("#username", login.username)
+    page.fill("#password", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url("/editor"))
+
+
 def test_draw_save_reject_and_stale_edit(
-    demo: Engine, live_server: browser.LiveServer, chromium_page: browser.WatchedPage
+    demo: Engine,
+    live_server: browser.LiveServer,
+    chromium_page: browser.WatchedPage,
+    logins: dict[str, TestLogin],
+    admin_headers: dict[str, str],
 ) -> None:
     page = chromium_page.page
     parent, parent_geom = _empty_level2_parent(demo)
     center = polylabel(parent_geom.geoms[0] if hasattr(parent_geom, "geoms") else parent_geom, 1e-6)
     inradius = parent_geom.boundary.distance(center)
     try:
-        page.goto(live_server.url("/editor"))
+        _log_in(page, live_server, logins["admin"])
         _wait_state(page, "parents")
         assert page.inner_text("h1") == "网格边界编辑"
         page.fill("#parent-search", parent)
@@ -164,7 +182,11 @@ def test_draw_save_reject_and_stale_edit(
         other = httpx.patch(
             live_server.url(f"/grids/{new_code}"),
             json={"type": "Feature", "properties": {"name": "别人改的名字"}},
-            headers={"If-Match": current.headers["ETag"], "X-Actor": "someone-else"},
+            headers={
+                **admin_headers,
+                "If-Match": current.headers["ETag"],
+                "X-Actor": "someone-else",
+            },
         )
         assert other.status_code == 200, other.text
         page.fill("#name", "我改的名字")
@@ -187,3 +209,144 @@ def test_draw_save_reject_and_stale_edit(
         assert not unexpected, unexpected
     finally:
         _delete_children(demo, parent)
+
+
+def _proposal_parent(engine: Engine) -> str:
+    """A level-2 grid with no children, households, addresses and no open issue: a proposal
+    there creates level-3 grids only and re-tags nothing (only open issues are re-tagged), so
+    the test can remove them afterwards without a trace on issues or staff. Not the grid the drawing test uses (the largest)."""
+    with engine.connect() as conn:
+        return str(
+            conn.execute(
+                text(
+                    "SELECT g.code FROM grids g "
+                    "JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL "
+                    "WHERE g.level = 2 AND g.kind = 'general' AND g.retired_at IS NULL "
+                    "AND v.households > 300 "
+                    "AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.parent_id = g.id) "
+                    "AND NOT EXISTS (SELECT 1 FROM issues i WHERE ST_Intersects(i.geom, v.geom) "
+                    "AND i.status NOT IN ('closed', 'rejected', 'duplicate')) "
+                    "AND (SELECT count(*) FROM addresses a WHERE ST_Intersects(a.geom, v.geom))"
+                    " >= 20 "
+                    "ORDER BY v.area_m2 LIMIT 1"
+                )
+            ).scalar_one()
+        )
+
+
+def _remove_proposal_and_children(engine: Engine, parent: str) -> None:
+    with engine.begin() as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT c.id FROM grids c JOIN grids p ON p.id = c.parent_id WHERE p.code = :p"
+                ),
+                {"p": parent},
+            )
+        ]
+        if ids:
+            for table in ("grid_activity", "issue_grids", "grid_assignments", "grid_retirements"):
+                conn.execute(text(f"DELETE FROM {table} WHERE grid_id = ANY(:ids)"), {"ids": ids})
+        conn.execute(
+            text(
+                "DELETE FROM grid_proposals WHERE parent_id = (SELECT id FROM grids WHERE code = :p)"
+            ),
+            {"p": parent},
+        )
+    _delete_children(engine, parent)
+
+
+def _screen(page, lon: float, lat: float) -> tuple[float, float]:
+    x, y = page.evaluate(
+        """([lat, lng]) => {
+            const p = geogridEditor.map.latLngToContainerPoint([lat, lng]);
+            const r = document.getElementById('map').getBoundingClientRect();
+            return [p.x + r.left, p.y + r.top];
+        }""",
+        [lat, lon],
+    )
+    return x, y
+
+
+def test_load_move_a_vertex_and_apply_a_proposal(
+    demo: Engine,
+    live_server: browser.LiveServer,
+    chromium_page: browser.WatchedPage,
+    logins: dict[str, TestLogin],
+    admin_headers: dict[str, str],
+) -> None:
+    page = chromium_page.page
+    parent = _proposal_parent(demo)
+    try:
+        made = httpx.post(
+            live_server.url(f"/grids/{parent}/proposals"),
+            params={"k": 2},
+            headers={**admin_headers, "X-Actor": "test"},
+            timeout=120,
+        )
+        assert made.status_code == 201, made.text
+        proposal = made.json()
+        assert len(proposal["features"]) == 2
+
+        _log_in(page, live_server, logins["admin"])
+        _wait_state(page, "parents")
+
+        # 1. Load the proposal: its grids beside the current ones, with the table.
+        page.fill("#proposal-id", str(proposal["id"]))
+        page.click("#proposal-load")
+        _wait_state(page, "proposal")
+        assert parent in page.inner_text("#parent-info")
+        table = page.inner_text("#proposal-figures")
+        assert "所需网格员" in table and "各网格户数" in table
+        after = "、".join(str(h) for h in proposal["figures"]["households_after"])
+        assert after in table
+        assert page.inner_text("#proposal-kept").startswith("保留编码")
+        assert page.evaluate("geogridEditor.proposal.layer.getLayers().length") == 2
+
+        # 2. Move the vertex of grid 0 farthest from the parent's edge (an inner vertex shared
+        # with grid 1) by dragging its handle, and save it.
+        parent_geom = shapely.geometry.shape(
+            httpx.get(live_server.url(f"/grids/{parent}")).json()["geometry"]
+        )
+        grid0 = shapely.geometry.shape(proposal["features"][0]["geometry"])
+        ring = list(grid0.geoms[0].exterior.coords)[:-1]
+        lon, lat = max(ring, key=lambda c: parent_geom.boundary.distance(shapely.Point(c)))
+        page.evaluate(
+            "geogridEditor.proposal.layer.getLayers().find((l) => l.proposalIndex === 0)"
+            ".fire('click')"
+        )
+        _wait_state(page, "proposal-editing")
+        x, y = _screen(page, lon, lat)
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 8, y + 6, steps=5)
+        page.mouse.up()
+        page.click("#proposal-save")
+        state = _wait_state(page, "proposal-saved", "rejected")
+        assert state == "proposal-saved", page.inner_text("#message")
+        moved = httpx.get(
+            live_server.url(f"/proposals/{proposal['id']}"), headers=admin_headers
+        ).json()
+        assert moved["features"][0]["geometry"] != proposal["features"][0]["geometry"]
+        assert max(moved["figures"]["tiling"].values()) <= 1.0
+
+        # 3. Apply it: the map now shows the new grids under the parent.
+        page.click("#proposal-apply")
+        state = _wait_state(page, "applied", "rejected")
+        assert state == "applied", page.inner_text("#message")
+        listed = httpx.get(live_server.url("/grids"), params={"parent": parent}).json()
+        codes = sorted(f["properties"]["code"] for f in listed["features"])
+        assert len(codes) == 2 and all(c.startswith(parent) for c in codes)
+        shown = page.evaluate(
+            "geogridEditor.children.getLayers().map((l) => l.feature.properties.code).sort()"
+        )
+        assert shown == codes
+        new_geom = shapely.union_all(
+            [shapely.geometry.shape(f["geometry"]) for f in listed["features"]]
+        )
+        assert abs(new_geom.area - parent_geom.area) < 1e-9
+        assert str(len(codes)) in page.inner_text("#parent-info")
+        chromium_page.assert_clean()
+    finally:
+        _remove_proposal_and_children(demo, parent)

@@ -5,7 +5,9 @@
 ``/analysis/rates``     issues per 1 000 households per grid, with class breaks;
 ``/analysis/hotspots``  Getis-Ord Gi* per grid: z, p, FDR-adjusted p, class;
 ``/analysis/gaps``      coverage gaps with totals;
-``/analysis/summary``   dashboard numbers per grid and per street/town for a period.
+``/analysis/summary``   dashboard numbers per grid and per street/town for a period;
+``/analysis/balance``   households per grid worker before and after the draft proposals, Gini
+                        and the share within the norm band, per community and per street.
 
 Every answer carries an ETag and honours ``If-None-Match`` (:mod:`api.caching`).
 (``/analysis/indicators`` lives in ``api/routers/indicators.py``.) The query parameters are
@@ -32,13 +34,15 @@ from api.routers.analysis_params import (
     Level,
     RateParamsDep,
 )
-from geogrid.analysis.gaps import coverage_gaps
+from geogrid.analysis.balance import drafts_mark, grid_balance
+from geogrid.analysis.gaps import DEFAULT_HOUSEHOLDS_NORM, coverage_gaps
 from geogrid.analysis.heatmap import heatmap_data
 from geogrid.analysis.hotspots import grid_hotspots
 from geogrid.analysis.layers import feature_collection
 from geogrid.analysis.rates import grid_rates
 from geogrid.analysis.signboards import grid_signboards
 from geogrid.analysis.summary import issue_summary
+from geogrid.grids.proposals import DEFAULT_BAND
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 
@@ -157,4 +161,30 @@ def summary(
         ),
         # A period that ends now (or later) moves with the clock: overdue is judged at now.
         exact_time=end is None or end > answers.now,
+    )
+
+
+@router.get(
+    "/balance",
+    summary="Households per grid worker before and after the drafts, per community and street",
+)
+def balance(
+    session: SessionDep,
+    district: DistrictDep,
+    answers: AnswersDep,
+    level: Annotated[int, Query(ge=2, le=3, description="Grid level (2 or 3).")] = 2,
+    households_norm: Annotated[int, Query(gt=0)] = DEFAULT_HOUSEHOLDS_NORM,
+    band: Annotated[float, Query(gt=0, lt=1)] = DEFAULT_BAND,
+) -> Response:
+    return answers.respond(
+        lambda: JSONResponse(
+            grid_balance(
+                session,
+                district_adcode=district,
+                level=level,
+                households_norm=households_norm,
+                band=band,
+            ).as_json()
+        ),
+        extra=drafts_mark(session, district_adcode=district),
     )

@@ -22,8 +22,13 @@ def editor_page(
     session: SessionDep,
     settings: SettingsDep,
     district: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    proposal: Annotated[int | None, Query(ge=1, description="A proposal to load.")] = None,
 ) -> HTMLResponse:
-    return HTMLResponse(editor_html(session, district_adcode=district or settings.district_adcode))
+    return HTMLResponse(
+        editor_html(
+            session, district_adcode=district or settings.district_adcode, proposal=proposal
+        )
+    )
 
 
 @router.get("/editor/parents", summary="Grids that can take children (level 1 and 2)")

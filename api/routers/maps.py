@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import folium
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
 from api.caching import AnswersDep
@@ -28,7 +28,11 @@ from api.routers.analysis_params import (
     IssueFilterDep,
     RateParamsDep,
 )
+from geogrid.analysis.balance import drafts_mark
+from geogrid.analysis.gaps import DEFAULT_HOUSEHOLDS_NORM
+from geogrid.grids.proposals import DEFAULT_BAND
 from geogrid.maps.assets import MissingAssetsError, check_assets, render_html
+from geogrid.maps.balance_map import balance_map
 from geogrid.maps.gaps_map import gaps_map
 from geogrid.maps.grids_map import grids_map
 from geogrid.maps.heatmap import issue_heatmap
@@ -57,7 +61,12 @@ class MapPage:
         self.basemap = basemap
 
     def render(
-        self, draw: Callable[..., folium.Map], *, window_days: int = 30, **options: Any
+        self,
+        draw: Callable[..., folium.Map],
+        *,
+        window_days: int = 30,
+        extra: str = "",
+        **options: Any,
     ) -> Response:
         """The page of ``draw`` (a :mod:`geogrid.maps` function) for this district, or a 503
         notice when the npm assets are missing: checked first, so a broken install says so
@@ -78,7 +87,7 @@ class MapPage:
             m = draw(self.session, district_adcode=self.district, basemap=self.basemap, **options)
             return HTMLResponse(render_html(m))
 
-        return self.answers.respond(page, window_days=window_days)
+        return self.answers.respond(page, window_days=window_days, extra=extra)
 
 
 MapPageDep = Annotated[MapPage, Depends()]
@@ -122,4 +131,24 @@ def hotspots_page(page: MapPageDep, filters: IssueFilterDep, params: HotspotPara
 def gaps_page(page: MapPageDep, params: GapParamsDep) -> Response:
     return page.render(
         gaps_map, window_days=params.inactive_days, now=page.answers.now, **asdict(params)
+    )
+
+
+@router.get(
+    "/balance",
+    response_class=HTMLResponse,
+    summary="Households per grid worker against the norm band, before and after the drafts",
+)
+def balance_page(
+    page: MapPageDep,
+    level: Annotated[int, Query(ge=2, le=3, description="Grid level (2 or 3).")] = 2,
+    households_norm: Annotated[int, Query(gt=0)] = DEFAULT_HOUSEHOLDS_NORM,
+    band: Annotated[float, Query(gt=0, lt=1)] = DEFAULT_BAND,
+) -> Response:
+    return page.render(
+        balance_map,
+        extra=drafts_mark(page.session, district_adcode=page.district),
+        level=level,
+        households_norm=households_norm,
+        band=band,
     )

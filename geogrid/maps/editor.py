@@ -6,6 +6,12 @@ have no internet) with one script of ours, ``geogrid/maps/static/editor.js``. It
 the grids API (``POST /grids``, ``PATCH /grids/{code}`` with ``If-Match``), so the editor gets
 exactly the validation every other client gets; a 422 comes back with the fault's location,
 which the page marks on the map, and a 412 (someone saved first) offers to reload.
+
+A proposal (智能划网, :mod:`geogrid.grids.proposals`) loads as a layer beside the current
+grids with its before/after table; a vertex of a draft moves through
+``PATCH /proposals/{id}/features/{i}`` and the draft applies through
+``POST /proposals/{id}/apply``. Every write carries the page session's CSRF token (the
+``geogrid_csrf`` cookie sent back as ``X-CSRF-Token``, :mod:`api.auth`).
 """
 
 from __future__ import annotations
@@ -131,6 +137,21 @@ _PAGE = """<!DOCTYPE html>
     <input id="reason" name="reason" placeholder="例如：按街道调整">
     <button id="save" type="submit" disabled>保存</button>
   </form>
+  <section id="proposal-box" aria-labelledby="proposal-heading">
+    <h2 id="proposal-heading">智能划网方案</h2>
+    <label for="proposal-id">方案编号</label>
+    <div class="buttons">
+      <input id="proposal-id" type="number" min="1" step="1" inputmode="numeric">
+      <button id="proposal-load" type="button">加载</button>
+    </div>
+    <p id="proposal-info" class="muted">
+      加载方案：方案网格显示在现状网格旁，点击方案网格可拖动顶点</p>
+    <div id="proposal-table"></div>
+    <div class="buttons">
+      <button id="proposal-save" type="button" disabled>保存顶点</button>
+      <button id="proposal-apply" type="button" disabled>应用方案</button>
+    </div>
+  </section>
   <div id="message" role="status" aria-live="polite"></div>
 </aside>
 <script type="application/json" id="editor-config">{config}</script>
@@ -142,10 +163,22 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
-def editor_html(session: Session, *, district_adcode: str, static_prefix: str = "/static") -> str:
-    """The editor page for a district (its bounds frame the map until a parent is chosen)."""
+def editor_html(
+    session: Session,
+    *,
+    district_adcode: str,
+    static_prefix: str = "/static",
+    proposal: int | None = None,
+) -> str:
+    """The editor page for a district (its bounds frame the map until a parent is chosen);
+    ``proposal``: a proposal to load as the page opens (a link from the proposal's answer)."""
     bounds = _district_bounds(session, district_adcode) or [[34.2, 109.6], [34.6, 110.0]]
-    config = {"district": district_adcode, "bounds": bounds, "actor": "editor"}
+    config = {
+        "district": district_adcode,
+        "bounds": bounds,
+        "actor": "editor",
+        "proposal": proposal,
+    }
     # Inside <script> only "</" could end the element early: escape it.
     config_json = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
     static = html.escape(static_prefix.rstrip("/"))

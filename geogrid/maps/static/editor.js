@@ -62,8 +62,19 @@
     document.body.dataset.state = state;
   }
 
+  // The page session's CSRF token: the server refuses a cookie-authenticated write without it.
+  function csrfToken() {
+    for (const part of document.cookie.split(";")) {
+      const [name, ...rest] = part.trim().split("=");
+      if (name === "geogrid_csrf") return decodeURIComponent(rest.join("="));
+    }
+    return "";
+  }
+
   async function api(method, url, body, headers) {
     const options = { method: method, headers: Object.assign({ Accept: "application/json" }, headers || {}) };
+    const csrf = csrfToken();
+    if (csrf && method !== "GET") options.headers["X-CSRF-Token"] = csrf;
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
@@ -372,6 +383,164 @@
     setState("rejected");
   });
 
-  loadParents();
+  // --- proposals (智能划网) ------------------------------------------------------------------
+
+  const STYLE_PROPOSED = { color: "#b35806", weight: 2, dashArray: "5 4", fillColor: "#fdb863", fillOpacity: 0.2 };
+  const STYLE_PROPOSED_EDITING = { color: "#7f3b08", weight: 3, dashArray: null, fillOpacity: 0.35 };
+  editor.proposal = null; // {id, data, layer: featureGroup, editing: {index, layer}|null}
+
+  function cell(row, text, tag) {
+    const td = document.createElement(tag || "td");
+    td.textContent = text == null ? "" : String(text);
+    row.appendChild(td);
+  }
+
+  function proposalTable(data) {
+    const f = data.figures;
+    const box = $("proposal-table");
+    box.innerHTML = "";
+    const table = document.createElement("table");
+    table.id = "proposal-figures";
+    const head = document.createElement("tr");
+    for (const title of ["", "现状", "方案"]) cell(head, title, "th");
+    table.appendChild(head);
+    const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+    const rows = [
+      ["网格数", f.grids_before, f.grids_after],
+      ["户数合计", sum(f.households_before), sum(f.households_after)],
+      ["各网格户数", f.households_before.join("、"), f.households_after.join("、")],
+      ["所需网格员", f.workers_needed_before, f.workers_needed_after],
+      ["标准带内占比", f.share_in_band_before, f.share_in_band_after],
+      ["Gini", f.gini_before, f.gini_after],
+    ];
+    for (const values of rows) {
+      const tr = document.createElement("tr");
+      for (const v of values) cell(tr, v);
+      table.appendChild(tr);
+    }
+    box.appendChild(table);
+    const kept = document.createElement("p");
+    kept.id = "proposal-kept";
+    kept.textContent = "保留编码：" + ((f.codes_kept || []).join("、") || "无");
+    box.appendChild(kept);
+  }
+
+  function showProposal(data) {
+    if (editor.proposal && editor.proposal.layer) map.removeLayer(editor.proposal.layer);
+    const layer = L.featureGroup().addTo(map);
+    data.features.forEach((feature, index) => {
+      L.geoJSON(feature, { style: STYLE_PROPOSED }).eachLayer((shape) => {
+        shape.feature = feature;
+        shape.proposalIndex = index;
+        const p = feature.properties;
+        shape.bindTooltip("方案网格 " + (index + 1) + (p.kept_code ? "（保留 " + p.kept_code + "）" : "（新）") +
+          "：" + p.households + " 户，需网格员 " + p.workers_needed);
+        shape.on("click", () => editProposed(shape));
+        layer.addLayer(shape);
+      });
+    });
+    editor.proposal = { id: data.id, data: data, layer: layer, editing: null };
+    proposalTable(data);
+    const draft = data.status === "draft";
+    $("proposal-info").textContent =
+      "方案 " + data.id + "（" + data.parent + "，" + (draft ? "草案" : data.status) + "）：" +
+      data.features.length + " 个网格" + (draft ? "，点击方案网格拖动顶点" : "");
+    $("proposal-apply").disabled = !draft;
+    $("proposal-save").disabled = true;
+  }
+
+  async function loadProposal(id) {
+    setState("loading");
+    const result = await api("GET", "/proposals/" + encodeURIComponent(id));
+    if (!result.ok) {
+      say("无法读取方案 " + id + "：" + ((result.data && result.data.detail) || result.status), "error");
+      setState(editor.parent ? "ready" : "parents");
+      return;
+    }
+    await selectParent(result.data.parent);
+    showProposal(result.data);
+    say("");
+    setState("proposal");
+  }
+
+  function editProposed(shape) {
+    if (!editor.proposal || editor.proposal.data.status !== "draft") return;
+    const editing = editor.proposal.editing;
+    if (editing && editing.layer === shape) return;
+    if (editing) {
+      editing.layer.pm.disable();
+      editing.layer.setStyle(STYLE_PROPOSED);
+    }
+    clearEditing();
+    editor.proposal.editing = { index: shape.proposalIndex, layer: shape };
+    shape.setStyle(STYLE_PROPOSED_EDITING);
+    shape.pm.enable({ snappable: true, allowSelfIntersection: false });
+    $("proposal-save").disabled = false;
+    say("拖动方案网格 " + (shape.proposalIndex + 1) + " 的顶点，然后点击“保存顶点”。");
+    setState("proposal-editing");
+  }
+
+  async function saveProposed() {
+    const proposal = editor.proposal;
+    if (!proposal || !proposal.editing) return;
+    const { index, layer } = proposal.editing;
+    const geometry = layer.toGeoJSON().geometry;
+    $("proposal-save").disabled = true;
+    setState("saving");
+    const result = await api(
+      "PATCH",
+      "/proposals/" + proposal.id + "/features/" + index,
+      { type: "Feature", geometry: geometry, properties: {} },
+      { "X-Actor": ACTOR }
+    );
+    layer.pm.disable();
+    if (!result.ok) {
+      const problem = result.data || {};
+      markFaults(problem);
+      say("方案未保存（" + result.status + "）：" + (problem.detail || "请求失败"), "error");
+      showProposal(proposal.data);
+      setState("rejected");
+      return;
+    }
+    showProposal(result.data);
+    say("已保存方案 " + result.data.id + " 网格 " + (index + 1) + " 的新边界。", "ok");
+    setState("proposal-saved");
+  }
+
+  async function applyProposal() {
+    const proposal = editor.proposal;
+    if (!proposal) return;
+    $("proposal-apply").disabled = true;
+    setState("saving");
+    const result = await api("POST", "/proposals/" + proposal.id + "/apply", undefined, { "X-Actor": ACTOR });
+    if (!result.ok) {
+      const problem = result.data || {};
+      say("方案未应用（" + result.status + "）：" + (problem.detail || "请求失败"), "error");
+      $("proposal-apply").disabled = false;
+      setState("rejected");
+      return;
+    }
+    map.removeLayer(proposal.layer);
+    editor.proposal = null;
+    await selectParent(result.data.parent);
+    $("proposal-table").innerHTML = "";
+    $("proposal-info").textContent = "方案 " + result.data.id + " 已应用。";
+    $("proposal-save").disabled = true;
+    say("已应用方案 " + result.data.id + "：现有下级网格 " + editor.children.getLayers().length + " 个。", "ok");
+    setState("applied");
+  }
+
+  $("proposal-load").addEventListener("click", () => {
+    const id = $("proposal-id").value.trim();
+    if (id) loadProposal(id);
+  });
+  $("proposal-save").addEventListener("click", saveProposed);
+  $("proposal-apply").addEventListener("click", applyProposal);
+  loadParents().then(() => {
+    if (config.proposal) {
+      $("proposal-id").value = config.proposal;
+      loadProposal(config.proposal);
+    }
+  });
   loadContext();
 })();
