@@ -125,6 +125,7 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     ("GET", "/ogc/collections"): PUBLIC_READ,
     ("GET", "/ogc/collections/{collectionId}"): PUBLIC_READ,
     ("GET", "/ogc/collections/{collectionId}/items"): PUBLIC_READ,
+    ("GET", "/ogc/collections/{collectionId}/queryables"): PUBLIC_READ,
     ("GET", "/ogc/collections/{collectionId}/items/{featureId}"): PUBLIC_READ,
     # the working calendar is public knowledge; the catalogue and calendar are the admin's
     ("GET", "/calendar/days"): PUBLIC_READ,

@@ -112,6 +112,8 @@ RULES: Final[dict[str, str]] = {
     "codes": "The list of grid codes is not acceptable (e.g. fewer than two for a merge).",
     "codes_exhausted": "No free child code is left under the parent.",
     "crs": "The coordinate system is unknown, or two given ones disagree.",
+    "cql2_filter": "An OGC API `filter` is not valid CQL2 (text or JSON, per `filter-lang`), or "
+    "names a property that is not among the collection's queryables (400).",
     "datetime": "`datetime` must be an RFC 3339 instant (intervals are not supported).",
     "dedicated_type": "A dedicated grid needs a known dedicated type; a general grid has none.",
     "district": "The district is unknown or does not match the grid.",

@@ -1,4 +1,5 @@
-"""OGC API – Features, Part 1 (Core) documents for grids: QGIS and GDAL read grids directly.
+"""OGC API – Features documents for grids (Part 1 Core, Part 2 CRS by reference, Part 3
+filtering with CQL2): QGIS, GDAL and ArcGIS read grids directly.
 
 This module builds the JSON documents (landing page, conformance, collections, items) from the
 grids repository; :mod:`api.routers.ogc` only parses the request and picks the media type.
@@ -8,24 +9,36 @@ work behind whatever address the client used.
 Collections are fixed views of the versioned grids: one per level of general grids and one of
 dedicated grids. ``datetime`` (an instant) reads the versions valid at that moment, the same
 ``at`` as the rest of the API. Feature ids are grid codes.
+
+Part 2: ``crs`` picks the CRS of the returned geometries and ``bbox-crs`` the one of ``bbox``
+(CRS84, EPSG:4490 CGCS2000, EPSG:3857; :mod:`geogrid.spatial.ogc_crs`). Part 3: ``filter`` in
+``cql2-text`` or ``cql2-json`` over the ``/queryables`` (:mod:`geogrid.grids.ogc_filter`).
+
+The conformance document does not claim Part 1's ``oas30`` class: the API definition FastAPI
+serves is OpenAPI 3.1, which that class does not cover, and the landing page's ``service-desc``
+link says 3.1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urlencode
 
+from shapely.geometry import mapping
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from geogrid.errors import GeogridError, InvalidInputError, NotFoundError
-from geogrid.grids import repository
+from geogrid.grids import ogc_filter, repository
 from geogrid.grids.geojson import grid_feature
 from geogrid.rules.in_force import in_force_clause
 from geogrid.spatial import bbox as spatial_bbox
+from geogrid.spatial import ogc_crs
 from geogrid.storage.models import Grid, GridVersion
 
 __all__ = [
@@ -36,20 +49,25 @@ __all__ = [
     "MAX_LIMIT",
     "OgcBadRequestError",
     "OgcCollection",
+    "check_parameters",
     "collection_document",
+    "collection_id_known",
     "collections_document",
     "conformance_document",
     "item_document",
     "items_document",
     "landing_document",
     "parse_bbox",
+    "parse_count",
+    "parse_crs",
     "parse_datetime",
+    "parse_format",
 ]
 
 GEOJSON: Final = "application/geo+json"
 JSON: Final = "application/json"
-OPENAPI: Final = "application/vnd.oai.openapi+json;version=3.0"
-CRS84: Final = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+OPENAPI: Final = "application/vnd.oai.openapi+json;version=3.1"
+CRS84: Final = ogc_crs.CRS84
 TRS: Final = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 10_000
@@ -57,7 +75,16 @@ MAX_LIMIT: Final = 10_000
 CONFORMANCE: Final = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
 )
 
 
@@ -120,6 +147,12 @@ def _collection(collection_id: str) -> OgcCollection:
             collection=collection_id,
         )
     return found
+
+
+def collection_id_known(collection_id: str) -> None:
+    """404 unless ``collection_id`` is one of :data:`COLLECTIONS` (for documents that do not
+    read the collection, such as its queryables)."""
+    _collection(collection_id)
 
 
 def _link(href: str, rel: str, media_type: str, title: str | None = None) -> dict[str, str]:
@@ -188,12 +221,18 @@ def collection_document(session: Session, base: str, collection_id: str) -> dict
         "title": c.title,
         "description": c.description,
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": list(ogc_crs.SUPPORTED),
         "storageCrs": CRS84,
         "extent": _extent(session, c),
         "links": [
             _link(href, "self", JSON, c.title),
             _link(f"{href}/items", "items", GEOJSON, "the grids"),
+            _link(
+                f"{href}/queryables",
+                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "application/schema+json",
+                "the properties a filter may name",
+            ),
         ],
     }
 
@@ -208,13 +247,95 @@ def collections_document(session: Session, base: str) -> dict[str, Any]:
 # --- parameters --------------------------------------------------------------------------------
 
 
-def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
-    """The one bbox parser (:func:`geogrid.spatial.bbox.parse_bbox`), its refusal answered
-    with OGC's 400 (``/req/core/query-param-invalid``) under the same rule, ``bbox``."""
+def parse_count(value: str | None, parameter: str, *, default: int, minimum: int) -> int:
+    """``limit`` or ``offset``: a whole number ≥ ``minimum``; OGC wants 400, not FastAPI's 422,
+    so the router passes the raw text here. ``limit`` above :data:`MAX_LIMIT` is lowered to
+    it later (Part 1 lets a server clamp instead of refusing)."""
+    if value is None or value == "":
+        return default
     try:
-        return spatial_bbox.parse_bbox(value)
+        number = int(value)
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise OgcBadRequestError(
+            f"{parameter}={value!r} must be a whole number >= {minimum}.",
+            parameter=parameter,
+        )
+    return number
+
+
+def check_parameters(given: Iterable[str], allowed: Iterable[str]) -> None:
+    """Refuse unknown query parameters (``/req/core/query-param-unknown``) with a 400 naming
+    them and the allowed ones: a misspelt ``bbx`` must not silently return everything."""
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise OgcBadRequestError(
+            f"Unknown query parameter(s) {', '.join(unknown)}; allowed: "
+            f"{', '.join(sorted(allowed)) or 'none'}.",
+            parameters=unknown,
+        )
+
+
+def parse_format(value: str | None) -> str | None:
+    """``f``: ``json`` or ``geojson`` (or absent); anything else is a 400."""
+    if value in (None, "", "json", "geojson"):
+        return value or None
+    raise OgcBadRequestError(f"f={value!r}: use json or geojson.", parameter="f")
+
+
+def parse_crs(value: str | None, parameter: str) -> str:
+    """A Part 2 CRS parameter (``crs``, ``bbox-crs``, ``filter-crs``) as its canonical URI,
+    refused with OGC's 400 under the rule ``crs``."""
+    try:
+        return ogc_crs.parse_crs(value, parameter=parameter)
+    except InvalidInputError as exc:
+        raise OgcBadRequestError(exc.detail, rule=exc.rule, parameter=parameter) from None
+
+
+def parse_bbox(value: str | None, crs: str = CRS84) -> tuple[float, float, float, float] | None:
+    """The one bbox parser (:func:`geogrid.spatial.bbox.parse_bbox`) for CRS84, its refusal
+    answered with OGC's 400 (``/req/core/query-param-invalid``) under the same rule, ``bbox``.
+
+    In another ``bbox-crs`` the four numbers are that CRS's own axis order (EPSG:4490 is
+    latitude first), converted to CRS84 by :func:`geogrid.spatial.ogc_crs.bbox_to_crs84`."""
+    try:
+        if crs == CRS84 or value is None:
+            return spatial_bbox.parse_bbox(value)
+        try:
+            numbers = [float(v) for v in value.split(",")]
+        except ValueError:
+            numbers = []
+        if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+            raise InvalidInputError(f"bbox={value!r} must be four numbers in {crs}.", rule="bbox")
+        if numbers[0] > numbers[2] or numbers[1] > numbers[3]:
+            raise InvalidInputError(
+                f"bbox={value!r}: the lower corner comes first, in {crs}'s axis order.",
+                rule="bbox",
+            )
+        box = ogc_crs.bbox_to_crs84((numbers[0], numbers[1], numbers[2], numbers[3]), crs)
+        if not all(math.isfinite(n) for n in box):
+            raise InvalidInputError(f"bbox={value!r} lies outside {crs}'s area.", rule="bbox")
+        return box
     except InvalidInputError as exc:
         raise OgcBadRequestError(exc.detail, rule=exc.rule, parameter="bbox") from None
+
+
+def parse_filter(text: str | None, lang: str | None, crs: str) -> list[ColumnElement[bool]]:
+    """The CQL2 ``filter`` as conditions for :func:`geogrid.grids.repository.list_grids`."""
+    try:
+        clause = ogc_filter.filter_clause(text, lang=lang, crs=crs)
+    except InvalidInputError as exc:
+        extra = {k: v for k, v in exc.extra.items() if k != "rule"}
+        raise OgcBadRequestError(exc.detail, rule=exc.rule, **extra) from None
+    return [] if clause is None else [clause]
+
+
+def _feature_in(record: repository.GridRecord, crs: str) -> dict[str, Any]:
+    feature = grid_feature(record)
+    if crs != CRS84:
+        feature["geometry"] = mapping(ogc_crs.geometry_from_crs84(record.geom, crs))
+    return feature
 
 
 def parse_datetime(value: str | None) -> datetime | None:
@@ -253,22 +374,41 @@ def items_document(
     offset: int = 0,
     bbox: str | None = None,
     datetime_value: str | None = None,
+    crs: str | None = None,
+    bbox_crs: str | None = None,
+    filter_text: str | None = None,
+    filter_lang: str | None = None,
+    filter_crs: str | None = None,
     timestamp: datetime,
 ) -> dict[str, Any]:
-    """A page of a collection's features, with numberMatched/numberReturned and next/prev."""
+    """A page of a collection's features, with numberMatched/numberReturned and next/prev.
+
+    Geometries are in ``crs`` (CRS84 when absent); the router states it in ``Content-Crs``.
+    """
     c = _collection(collection_id)
     limit = min(limit, MAX_LIMIT)
+    content_crs = parse_crs(crs, "crs")
     records, matched = repository.list_grids(
         session,
         level=c.level,
         kind=c.kind,
-        bbox=parse_bbox(bbox),
+        bbox=parse_bbox(bbox, parse_crs(bbox_crs, "bbox-crs")),
         at=parse_datetime(datetime_value),
+        where=parse_filter(filter_text, filter_lang, parse_crs(filter_crs, "filter-crs")),
         limit=limit,
         offset=offset,
     )
     path = f"{base}/collections/{c.id}/items"
-    params: dict[str, Any] = {"bbox": bbox, "datetime": datetime_value, "limit": limit}
+    params: dict[str, Any] = {
+        "bbox": bbox,
+        "bbox-crs": bbox_crs,
+        "datetime": datetime_value,
+        "crs": crs,
+        "filter": filter_text,
+        "filter-lang": filter_lang,
+        "filter-crs": filter_crs,
+        "limit": limit,
+    }
     links = [
         _link(_url(path, {**params, "offset": offset or None}), "self", GEOJSON, "this page"),
         _link(_url(path, {**params, "offset": offset or None, "f": "json"}), "alternate", JSON),
@@ -281,7 +421,7 @@ def items_document(
         links.append(_link(_url(path, {**params, "offset": prev}), "prev", GEOJSON))
     return {
         "type": "FeatureCollection",
-        "features": [grid_feature(r) for r in records],
+        "features": [_feature_in(r, content_crs) for r in records],
         "numberMatched": matched,
         "numberReturned": len(records),
         "timeStamp": timestamp.isoformat(),
@@ -296,9 +436,13 @@ def item_document(
     feature_id: str,
     *,
     datetime_value: str | None = None,
+    crs: str | None = None,
 ) -> dict[str, Any]:
-    """One feature (a grid code) of a collection; 404 if it is not in that collection."""
+    """One feature (a grid code) of a collection; 404 if it is not in that collection.
+
+    The geometry is in ``crs``; the router states it in ``Content-Crs``."""
     c = _collection(collection_id)
+    content_crs = parse_crs(crs, "crs")
     try:
         record = repository.get_current(session, feature_id, at=parse_datetime(datetime_value))
     except NotFoundError:
@@ -309,7 +453,7 @@ def item_document(
             collection=c.id,
             feature=feature_id,
         )
-    feature = grid_feature(record)
+    feature = _feature_in(record, content_crs)
     href = f"{base}/collections/{c.id}/items/{record.code}"
     feature["links"] = [
         _link(href, "self", GEOJSON),

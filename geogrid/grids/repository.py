@@ -45,6 +45,7 @@ from geogrid.storage.models import (
 
 __all__ = [
     "CHINA_TZ",
+    "PARENT_GRID",
     "LockedGrid",
     "add_version",
     "ancestors",
@@ -72,6 +73,8 @@ __all__ = [
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 
 _Parent = aliased(Grid, name="parent_grid")
+#: The parent grid as joined by the grids queries, for conditions on the parent's code.
+PARENT_GRID = _Parent
 
 
 def parse_at(value: str | datetime | date | None) -> datetime | None:
@@ -224,9 +227,14 @@ def list_grids(
     limit: int = 100,
     offset: int = 0,
     reach: Sequence[str] | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> tuple[list[GridRecord], int]:
-    """Grids in force (now or at ``at``) matching the filters, in code order, and the count."""
-    conds: list[ColumnElement[bool]] = [_in_force(at)]
+    """Grids in force (now or at ``at``) matching the filters, in code order, and the count.
+
+    ``where`` adds conditions on the grids query's columns (``Grid``, ``GridVersion`` and
+    :data:`PARENT_GRID`): the OGC API's CQL2 filter arrives that way, already translated.
+    """
+    conds: list[ColumnElement[bool]] = [_in_force(at), *where]
     if level is not None:
         conds.append(Grid.level == level)
     if kind is not None:
