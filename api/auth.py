@@ -107,6 +107,7 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     ("POST", "/grids/import"): ADMIN,
     ("GET", "/maps/grids"): PUBLIC_READ,
     ("GET", "/analysis/grids"): PUBLIC_READ,
+    ("GET", "/analysis/layers/grids"): PUBLIC_READ,  # what /maps/grids fetches
     # the report form and Open311: public
     ("GET", "/categories"): PUBLIC_READ,
     ("GET", "/departments"): PUBLIC_READ,
@@ -142,6 +143,7 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     # aggregated maps the public may see when the setting publishes them
     ("GET", "/analysis/rates"): AGGREGATE,
     ("GET", "/maps/rates"): AGGREGATE,
+    ("GET", "/analysis/layers/rates"): AGGREGATE,  # what /maps/rates fetches
     # the audit trail
     ("GET", "/audit"): OFFICER,
     # pages for people (issue 11). The logged-in pages are listed public so that a browser
