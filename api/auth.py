@@ -107,6 +107,7 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     ("POST", "/grids/import"): ADMIN,
     ("GET", "/maps/grids"): PUBLIC_READ,
     ("GET", "/analysis/grids"): PUBLIC_READ,
+    ("GET", "/analysis/layers/grids"): PUBLIC_READ,  # what /maps/grids fetches
     # the report form and Open311: public
     ("GET", "/categories"): PUBLIC_READ,
     ("GET", "/departments"): PUBLIC_READ,
@@ -143,6 +144,7 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     # aggregated maps the public may see when the setting publishes them
     ("GET", "/analysis/rates"): AGGREGATE,
     ("GET", "/maps/rates"): AGGREGATE,
+    ("GET", "/analysis/layers/rates"): AGGREGATE,  # what /maps/rates fetches
     # the audit trail
     ("GET", "/audit"): OFFICER,
     # pages for people (issue 11). The logged-in pages are listed public so that a browser
@@ -184,6 +186,7 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     # the balance before and after the drafts: officers (drafts are not public decisions)
     ("GET", "/analysis/balance"): OFFICER,
     ("GET", "/maps/balance"): OFFICER,
+    ("GET", "/analysis/layers/balance"): OFFICER,  # what /maps/balance fetches
 }
 
 

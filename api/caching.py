@@ -3,9 +3,10 @@
 
 An answer depends on the district's boundary, staff and issue revisions (each bumped by
 triggers, whoever writes), on the request (path and query) and on what the passing of time
-changes (:func:`geogrid.analysis.stores.clock_marks`). Reading those is one small query; the
-ETag is their hash. So a repeated request costs that query and a dictionary lookup, and a
-conditional one a 304, while any write that could change the answer changes the ETag.
+changes (:func:`geogrid.analysis.stores.clock_marks`). Reading those is one statement of index
+reads (:func:`geogrid.analysis.stores.answer_key`, migration 0021); the ETag is their hash. So
+a repeated request costs that statement and a dictionary lookup, and a conditional one a 304,
+while any write that could change the answer changes the ETag.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from api.deps import SessionDep
 from api.routers.analysis_params import DistrictDep
 from geogrid import __version__
 from geogrid.analysis.gaps import DEFAULT_INACTIVE_DAYS
-from geogrid.analysis.stores import clock_marks, read_revisions
+from geogrid.analysis.stores import answer_key
 
 __all__ = ["AnswerCache", "Answers", "AnswersDep", "ClockDep", "clock"]
 
@@ -91,17 +92,18 @@ class Answers:
         window_days: int = DEFAULT_INACTIVE_DAYS,
         exact_time: bool = False,
         extra: str = "",
+        path: str | None = None,
     ) -> str:
-        """The ETag of this request's answer. ``exact_time``: the answer reads the clock in
-        ways the marks do not capture (a period ending now), so the instant is part of it.
-        ``extra``: a mark of data the revisions do not follow (the draft proposals)."""
-        revisions = read_revisions(self.session, district_adcode=self.district)
-        marks = clock_marks(
+        """The ETag of this request's answer, or of the same request (query) at ``path``.
+        ``exact_time``: the answer reads the clock in ways the marks do not capture (a period
+        ending now), so the instant is part of it. ``extra``: a mark of data the revisions do
+        not follow (the draft proposals)."""
+        revisions, marks = answer_key(
             self.session, district_adcode=self.district, now=self.now, window_days=window_days
         )
         parts = [
             __version__,
-            self.request.url.path,
+            path or self.request.url.path,
             str(sorted(self.request.query_params.multi_items())),
             self.district,
             revisions.boundary,
@@ -112,6 +114,21 @@ class Answers:
             extra,
         ]
         return '"' + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32] + '"'
+
+    def keep(
+        self,
+        path: str,
+        media_type: str,
+        body: bytes,
+        *,
+        window_days: int = DEFAULT_INACTIVE_DAYS,
+        extra: str = "",
+    ) -> None:
+        """Keep ``body`` as the answer of this request's query at ``path``: a page drawing the
+        data its frame will fetch keeps it for that fetch."""
+        cache: AnswerCache | None = getattr(self.request.app.state, "answer_cache", None)
+        if cache is not None:
+            cache.put(self.etag(window_days=window_days, path=path, extra=extra), media_type, body)
 
     def respond(
         self,

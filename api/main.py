@@ -123,4 +123,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         proposals,
     ):
         app.include_router(module.router)
+    app.include_router(maps.data_router)
     return app

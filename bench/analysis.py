@@ -88,6 +88,10 @@ def main() -> None:
     app = create_app(Settings(database_url=url, locate_live=False))
     with TestClient(app) as client:
         engine = app.state.engine
+        # every analysis route needs a login since access control: the test admin's token
+        from tests.logins import ensure_test_logins
+
+        client.headers.update(ensure_test_logins(engine)["admin"].headers)
 
         def bare(store: str) -> None:
             with engine.connect() as conn:

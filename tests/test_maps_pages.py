@@ -36,12 +36,55 @@ def test_pages_are_offline_and_under_5_mb(client: TestClient, demo: Engine, path
     assert "/static/vendor/leaflet/dist/leaflet.js" in response.text
 
 
+def _layers(client: TestClient, page: str) -> tuple[str, list[dict[str, object]]]:
+    """A page's frame and the layers its fetch() asks for, at the URL the frame names."""
+    frame = client.get(page)
+    assert frame.status_code == 200, frame.text[:300]
+    url = re.search(r'fetch\("(\.\./analysis/layers/[^"]*)"', frame.text)
+    assert url is not None, "the frame fetches its layers"
+    assert url.group(1).startswith("../analysis/layers/")  # relative: same origin, any prefix
+    data = client.get("/" + url.group(1).removeprefix("../"))
+    assert data.status_code == 200 and data.headers["content-type"] == "application/json"
+    return frame.text, data.json()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_answer_a_frame_and_fetch_their_layers(
+    client: TestClient, demo: Engine, path: str
+) -> None:
+    """The frame holds no GeoJSON and no heat points; they arrive from /analysis/layers/…
+    (drawn from the same parameters), the heavy part of the page."""
+    frame, layers = _layers(client, path)
+    assert not re.search(r"geo_json_[0-9a-f]+_add\(\{", frame)
+    assert not re.search(r"L\.heatLayer\(\s*\[\[", frame)
+    assert not re.search(r"new TDHeatmap\(\[\[\[", frame)
+    assert layers and all(
+        layer["type"] == "FeatureCollection" if isinstance(layer, dict) else isinstance(layer, list)
+        for layer in layers
+    )
+    print(f"{path}: frame {len(frame) / 1e6:.2f} MB, layers {len(json.dumps(layers)) / 1e6:.2f} MB")
+
+
+def test_the_layers_fetch_is_cached_by_the_page_and_honours_etags(
+    client: TestClient, demo: Engine
+) -> None:
+    client.get("/maps/rates", params={"level": 2})
+    first = client.get("/analysis/layers/rates", params={"level": 2})
+    again = client.get(
+        "/analysis/layers/rates",
+        params={"level": 2},
+        headers={"If-None-Match": first.headers["etag"]},
+    )
+    assert again.status_code == 304
+
+
 def test_grids_page_has_layers_popups_and_search(client: TestClient, demo: Engine) -> None:
-    page = client.get("/maps/grids").text
+    page, layers = _layers(client, "/maps/grids")
     for name in ("一级网格", "二级网格", "三级网格", "专属网格"):
         assert name in page
     assert "L.Control.Search" in page and "gg-label" in page
-    assert '"a_post"' in page and '"on_duty"' in page
+    data = json.dumps(layers, ensure_ascii=False)  # the posts' fields arrive with the layers
+    assert '"a_post"' in data and '"on_duty"' in data
 
 
 @pytest.mark.parametrize("basemap", ["osm", "amap"])
@@ -72,8 +115,9 @@ def test_amap_shifts_vector_layers_to_gcj02(client: TestClient, demo: Engine) ->
     ex, ey = wgs84_to_gcj02(lon, lat)
     assert (x, y) == pytest.approx((float(ex), float(ey)), abs=1e-9)
     assert abs(x - lon) > 1e-4  # hundreds of metres, as GCJ-02 is
-    page = client.get("/maps/rates", params={"level": 1, "basemap": "amap"}).text
-    assert f"{x:.6f}"[:9] in page and json.dumps(first["properties"]["code"]) in page
+    _, layers = _layers(client, "/maps/rates?level=1&basemap=amap")
+    data = json.dumps(layers)
+    assert f"{x:.6f}"[:9] in data and json.dumps(first["properties"]["code"]) in data
 
 
 def test_render_command_writes_a_standalone_page(
@@ -87,6 +131,8 @@ def test_render_command_writes_a_standalone_page(
     assert "/* /static/vendor/leaflet/dist/leaflet.js */" in html
     assert "data:font/woff2;base64," in html
     assert 'src="/static' not in html and 'href="/static' not in html
+    # the export embeds its layers (no server to fetch them from behind file://)
+    assert re.search(r"geo_json_[0-9a-f]+_add\(\{", html) and "fetch(" not in html
 
     render_map_file(
         "grids",

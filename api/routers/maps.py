@@ -8,6 +8,7 @@ which takes the same parameters (:mod:`api.routers.analysis_params`).
 from __future__ import annotations
 
 import html
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
@@ -33,6 +34,7 @@ from geogrid.analysis.gaps import DEFAULT_HOUSEHOLDS_NORM
 from geogrid.grids.proposals import DEFAULT_BAND
 from geogrid.maps.assets import MissingAssetsError, check_assets, render_html
 from geogrid.maps.balance_map import balance_map
+from geogrid.maps.frame import split_layers
 from geogrid.maps.gaps_map import gaps_map
 from geogrid.maps.grids_map import grids_map
 from geogrid.maps.heatmap import issue_heatmap
@@ -40,6 +42,8 @@ from geogrid.maps.hotspots_map import hotspots_map
 from geogrid.maps.rates import rates_map
 
 router = APIRouter(prefix="/maps", tags=["maps"])
+# The layers each page fetches after its frame (same parameters as the page).
+data_router = APIRouter(prefix="/analysis/layers", tags=["analysis"])
 logger = logging.getLogger("geogrid.api")
 
 
@@ -83,11 +87,48 @@ class MapPage:
                 f"<!DOCTYPE html><meta charset='utf-8'><p>{message}</p>", status_code=503
             )
 
+        request = self.answers.request
+        name = request.url.path.rsplit("/", 1)[-1]
+        layers_path = f"/analysis/layers/{name}"
+        query = request.url.query
+        # relative to /maps/<name>: the app may sit under a prefix
+        data_url = f"../analysis/layers/{name}" + (f"?{query}" if query else "")
+
         def page() -> Response:
             m = draw(self.session, district_adcode=self.district, basemap=self.basemap, **options)
-            return HTMLResponse(render_html(m))
+            frame, layers = split_layers(render_html(m), data_url)
+            # The page's own fetch will ask for these next: keep them under that request's
+            # ETag, so the map is drawn once for both.
+            self.answers.keep(
+                layers_path,
+                "application/json",
+                json.dumps(layers, ensure_ascii=False).encode(),
+                window_days=window_days,
+                extra=extra,
+            )
+            return HTMLResponse(frame)
 
         return self.answers.respond(page, window_days=window_days, extra=extra)
+
+    def layers(
+        self,
+        draw: Callable[..., folium.Map],
+        *,
+        window_days: int = 30,
+        extra: str = "",
+        **options: Any,
+    ) -> Response:
+        """The GeoJSON layers the page of ``draw`` fetches, as a JSON array in the order the
+        page adds them (:func:`geogrid.maps.frame.split_layers`)."""
+
+        def data() -> Response:
+            m = draw(self.session, district_adcode=self.district, basemap=self.basemap, **options)
+            _, layers = split_layers(render_html(m), "")
+            return Response(
+                json.dumps(layers, ensure_ascii=False).encode(), media_type="application/json"
+            )
+
+        return self.answers.respond(data, window_days=window_days, extra=extra)
 
 
 MapPageDep = Annotated[MapPage, Depends()]
@@ -146,6 +187,64 @@ def balance_page(
     band: Annotated[float, Query(gt=0, lt=1)] = DEFAULT_BAND,
 ) -> Response:
     return page.render(
+        balance_map,
+        extra=drafts_mark(page.session, district_adcode=page.district),
+        level=level,
+        households_norm=households_norm,
+        band=band,
+    )
+
+
+# -- the layers the pages fetch --------------------------------------------------------------
+
+
+@data_router.get("/grids", summary="The layers of /maps/grids (JSON array)")
+def grids_layers(page: MapPageDep) -> Response:
+    return page.layers(grids_map, embed_limit=page.settings.tiles_embed_limit)
+
+
+@data_router.get("/heatmap", summary="The layers of /maps/heatmap (JSON array)")
+def heatmap_layers(page: MapPageDep, filters: IssueFilterDep) -> Response:
+    return page.layers(
+        issue_heatmap, issue_filter=filters, embed_limit=page.settings.tiles_embed_issue_limit
+    )
+
+
+@data_router.get("/rates", summary="The layers of /maps/rates (JSON array)")
+def rates_layers(page: MapPageDep, filters: IssueFilterDep, params: RateParamsDep) -> Response:
+    return page.layers(rates_map, issue_filter=filters, **asdict(params))
+
+
+@data_router.get(
+    "/hotspots",
+    summary="The layers of /maps/hotspots (JSON array)",
+    dependencies=[Depends(heavy_analysis)],
+)
+def hotspots_layers(
+    page: MapPageDep, filters: IssueFilterDep, params: HotspotParamsDep
+) -> Response:
+    return page.layers(hotspots_map, issue_filter=filters, **asdict(params))
+
+
+@data_router.get(
+    "/gaps",
+    summary="The layers of /maps/gaps (JSON array)",
+    dependencies=[Depends(heavy_analysis)],
+)
+def gaps_layers(page: MapPageDep, params: GapParamsDep) -> Response:
+    return page.layers(
+        gaps_map, window_days=params.inactive_days, now=page.answers.now, **asdict(params)
+    )
+
+
+@data_router.get("/balance", summary="The layers of /maps/balance (JSON array)")
+def balance_layers(
+    page: MapPageDep,
+    level: Annotated[int, Query(ge=2, le=3, description="Grid level (2 or 3).")] = 2,
+    households_norm: Annotated[int, Query(gt=0)] = DEFAULT_HOUSEHOLDS_NORM,
+    band: Annotated[float, Query(gt=0, lt=1)] = DEFAULT_BAND,
+) -> Response:
+    return page.layers(
         balance_map,
         extra=drafts_mark(page.session, district_adcode=page.district),
         level=level,

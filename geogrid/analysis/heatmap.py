@@ -1,9 +1,12 @@
 """Issue locations for heatmaps: raw points up to a limit, weighted ~100 m cells beyond it.
 
 A browser draws 50 000 heat points comfortably; a year of a busy district has more, and a
-province far more. Past :data:`MAX_POINTS` the points are snapped in PostGIS to a grid of
-about 100 m (``ST_SnapToGrid``) and each cell is sent once with its count as the weight: at the
-zooms a heatmap is read at, the picture is the same and the page stays small.
+province far more. Past :data:`MAX_POINTS` the points are counted in cells of about 100 m
+(:func:`cell_columns`) and each cell is sent once, at its centre, with its count as the weight:
+at the zooms a heatmap is read at, the picture is the same and the page stays small. The cells
+are fixed by each point alone, so they are counted as issues are written
+(``issue_cell_day_counts``, per cell, Beijing day, category and status) and a window is a sum
+over that small table (:func:`geogrid.analysis.stores.stored_cell_counts`).
 """
 
 from __future__ import annotations
@@ -13,14 +16,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import Float, Integer, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from geogrid.analysis.filters import IssueFilter
 from geogrid.errors import InvalidInputError
 from geogrid.storage.models import Issue
 
-__all__ = ["CELL_M", "MAX_POINTS", "HeatFrame", "HeatmapData", "heatmap_data", "monthly_frames"]
+__all__ = [
+    "CELL_M",
+    "MAX_POINTS",
+    "HeatFrame",
+    "HeatmapData",
+    "cell_columns",
+    "cell_point",
+    "fresh_cell_counts",
+    "heatmap_data",
+    "monthly_frames",
+]
 
 MAX_POINTS = 50_000
 CELL_M = 100.0
@@ -59,38 +72,78 @@ class HeatmapData:
         }
 
 
-def _cells(base: Select[Any], lat: float, cell_m: float) -> Select[Any]:
+def cell_columns(geom: Any, cell_m: float) -> tuple[Any, Any]:
+    """The cell of a point as integers ``(cx, cy)``: ``cy`` the latitude in steps of
+    ``cell_m``, ``cx`` the longitude in steps ``cell_m`` wide at that row's latitude. Fixed by
+    the point alone (not by the issues around it), so cells can be counted as issues are
+    written (``issue_cell_day_counts``, migration 0021, the same expressions at 100 m)."""
+    dy = literal(cell_m / _M_PER_DEG_LAT, Float)
+    cy = func.round(func.ST_Y(geom) / dy)
+    cx = func.round(func.ST_X(geom) * func.greatest(func.cos(func.radians(cy * dy)), 0.01) / dy)
+    return cast(cx, Integer).label("cx"), cast(cy, Integer).label("cy")
+
+
+def cell_point(cx: int, cy: int, n: int, cell_m: float) -> list[float]:
+    """A cell's centre ``[lon, lat, weight]``."""
     dy = cell_m / _M_PER_DEG_LAT
-    dx = dy / max(math.cos(math.radians(lat)), 0.01)
-    snapped = func.ST_SnapToGrid(Issue.geom, dx, dy).label("cell")
-    sub = base.add_columns(snapped).subquery()
-    return select(
-        func.ST_X(sub.c.cell), func.ST_Y(sub.c.cell), func.count(), *_extra(sub)
-    ).group_by(sub.c.cell, *_extra(sub))
+    dx = dy / max(math.cos(math.radians(cy * dy)), 0.01)
+    return [round(cx * dx, 6), round(cy * dy, 6), float(n)]
 
 
-def _extra(sub: Any) -> list[Any]:
-    return [sub.c.month] if "month" in sub.c else []
+def fresh_cell_counts(
+    session: Session, *, district_adcode: str, issue_filter: IssueFilter, cell_m: float = CELL_M
+) -> dict[tuple[int, int], int]:
+    """Issues per cell from the issues themselves."""
+    cx, cy = cell_columns(Issue.geom, cell_m)
+    query = (
+        select(cx, cy, func.count())
+        .where(Issue.district_adcode == district_adcode, *issue_filter.clauses())
+        .group_by(cx, cy)
+    )
+    return {(int(x), int(y)): int(n) for x, y, n in session.execute(query)}
 
 
-def _mean_lat(session: Session, clauses: list[Any]) -> float:
-    lat = session.execute(select(func.avg(func.ST_Y(Issue.geom))).where(*clauses)).scalar()
-    return float(lat) if lat is not None else 0.0
+def _cell_counts(
+    session: Session,
+    district_adcode: str,
+    issue_filter: IssueFilter,
+    cell_m: float,
+    fresh: bool,
+) -> dict[tuple[int, int], int]:
+    if fresh or cell_m != CELL_M:
+        return fresh_cell_counts(
+            session, district_adcode=district_adcode, issue_filter=issue_filter, cell_m=cell_m
+        )
+    from geogrid.analysis.stores import stored_cell_counts
+
+    return stored_cell_counts(session, district_adcode=district_adcode, issue_filter=issue_filter)
+
+
+def _raw_points(session: Session, clauses: list[Any]) -> list[list[float]]:
+    rows = session.execute(
+        select(func.ST_X(Issue.geom), func.ST_Y(Issue.geom)).where(*clauses).order_by(Issue.id)
+    )
+    return [[round(x, 6), round(y, 6), 1.0] for x, y in rows]
 
 
 def _frame(
-    session: Session, clauses: list[Any], max_points: int, cell_m: float
+    session: Session,
+    district_adcode: str,
+    issue_filter: IssueFilter,
+    max_points: int,
+    cell_m: float,
+    fresh: bool,
 ) -> tuple[HeatFrame, bool]:
-    total = int(
-        session.execute(select(func.count()).select_from(Issue).where(*clauses)).scalar_one()
-    )
+    """The issues of the filter: raw points up to ``max_points``, cells beyond (counted from
+    the cell store unless ``fresh``; its total tells which)."""
+    cells = _cell_counts(session, district_adcode, issue_filter, cell_m, fresh)
+    total = sum(cells.values())
     frame = HeatFrame(label="", issues=total)
     if total <= max_points:
-        rows = session.execute(select(func.ST_X(Issue.geom), func.ST_Y(Issue.geom)).where(*clauses))
-        frame.points = [[round(x, 6), round(y, 6), 1.0] for x, y in rows]
+        clauses = [Issue.district_adcode == district_adcode, *issue_filter.clauses()]
+        frame.points = _raw_points(session, clauses)
         return frame, False
-    query = _cells(select(Issue.id).where(*clauses), _mean_lat(session, clauses), cell_m)
-    frame.points = [[round(x, 6), round(y, 6), float(n)] for x, y, n in session.execute(query)]
+    frame.points = [cell_point(x, y, n, cell_m) for (x, y), n in sorted(cells.items())]
     return frame, True
 
 
@@ -108,45 +161,45 @@ def monthly_frames(
     until: datetime | None = None,
     max_points: int = MAX_POINTS,
     cell_m: float = CELL_M,
+    fresh: bool = False,
 ) -> tuple[list[HeatFrame], bool]:
     """One frame per calendar month (Beijing time) for the ``months`` months up to ``until``
     (default now), with the filter's category and statuses; aggregated into cells when all
-    frames together exceed ``max_points``."""
+    frames together exceed ``max_points``. Each month's cells are a sum over the cell store
+    (whole days) and the issues of its partial last day, unless ``fresh``."""
     until = until or datetime.now(UTC)
     from zoneinfo import ZoneInfo
 
     local = until.astimezone(ZoneInfo(TIMEZONE))
-    start = _month_start(local, months - 1)
-    scoped = IssueFilter(category=issue_filter.category, statuses=issue_filter.statuses)
-    clauses = [
-        Issue.district_adcode == district_adcode,
-        Issue.reported_at >= start,
-        Issue.reported_at < until,
-        *scoped.clauses(),
-    ]
-    month = func.to_char(
-        func.timezone(TIMEZONE, Issue.reported_at), literal_column("'YYYY-MM'")
-    ).label("month")
-    labels = [_month_start(local, back).strftime("%Y-%m") for back in range(months - 1, -1, -1)]
-    frames = {label: HeatFrame(label=label) for label in labels}
-    total = int(
-        session.execute(select(func.count()).select_from(Issue).where(*clauses)).scalar_one()
-    )
+    windows = []
+    for back in range(months - 1, -1, -1):
+        start = _month_start(local, back)
+        end = min(_month_start(local, back - 1), until)
+        if end > start:
+            window = IssueFilter(
+                start=start, end=end, category=issue_filter.category, statuses=issue_filter.statuses
+            )
+        else:
+            window = None
+        windows.append((start.strftime("%Y-%m"), window))
+    counts = {
+        label: _cell_counts(session, district_adcode, window, cell_m, fresh) if window else {}
+        for label, window in windows
+    }
+    total = sum(sum(c.values()) for c in counts.values())
     aggregated = total > max_points
-    if aggregated:
-        query = _cells(select(Issue.id, month).where(*clauses), _mean_lat(session, clauses), cell_m)
-        for x, y, n, label in session.execute(query):
-            frame = frames[label]
-            frame.points.append([round(x, 6), round(y, 6), float(n)])
-            frame.issues += int(n)
-    else:
-        for x, y, label in session.execute(
-            select(func.ST_X(Issue.geom), func.ST_Y(Issue.geom), month).where(*clauses)
-        ):
-            frame = frames[label]
-            frame.points.append([round(x, 6), round(y, 6), 1.0])
-            frame.issues += 1
-    return [frames[label] for label in labels], aggregated
+    frames = []
+    for label, window in windows:
+        frame = HeatFrame(label=label, issues=sum(counts[label].values()))
+        if aggregated:
+            frame.points = [
+                cell_point(x, y, n, cell_m) for (x, y), n in sorted(counts[label].items())
+            ]
+        elif window is not None and frame.issues:
+            clauses = [Issue.district_adcode == district_adcode, *window.clauses()]
+            frame.points = _raw_points(session, clauses)
+        frames.append(frame)
+    return frames, aggregated
 
 
 def heatmap_data(
@@ -158,16 +211,19 @@ def heatmap_data(
     max_points: int = MAX_POINTS,
     cell_m: float = CELL_M,
     now: datetime | None = None,
+    fresh: bool = False,
 ) -> HeatmapData:
     """The filtered issues as heat points, and the monthly frames of the animation, which end
-    at the filter's end or at ``now`` (default: the clock)."""
+    at the filter's end or at ``now`` (default: the clock). ``fresh``: count the cells from
+    the issues rather than the cell store (the property test compares the two)."""
     if max_points < 1 or cell_m <= 0:
         raise InvalidInputError("max_points must be positive and cell_m above 0")
     if not 1 <= months <= 36:
         raise InvalidInputError(f"animate 1 to 36 months, got {months}", value=months)
     issue_filter = issue_filter or IssueFilter()
-    clauses = [Issue.district_adcode == district_adcode, *issue_filter.clauses()]
-    frame, aggregated = _frame(session, clauses, max_points, cell_m)
+    frame, aggregated = _frame(
+        session, district_adcode, issue_filter, max_points, cell_m, fresh=fresh
+    )
     frame.label = issue_filter.describe()
     frames, months_aggregated = monthly_frames(
         session,
@@ -177,6 +233,7 @@ def heatmap_data(
         until=issue_filter.end or now,
         max_points=max_points,
         cell_m=cell_m,
+        fresh=fresh,
     )
     return HeatmapData(
         frame=frame,

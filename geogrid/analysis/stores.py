@@ -31,7 +31,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import Date, cast, column, func, insert, select, table, text
 from sqlalchemy.orm import Session
 
 from geogrid.analysis.filters import IssueFilter
@@ -39,6 +39,8 @@ from geogrid.analysis.filters import IssueFilter
 __all__ = [
     "AnalysisRevisions",
     "TerritoryRow",
+    "answer_key",
+    "clock_marks",
     "ensure_misplaced",
     "ensure_territory",
     "grid_activity_rows",
@@ -46,6 +48,7 @@ __all__ = [
     "misplaced_rows",
     "read_revisions",
     "rebuild",
+    "stored_cell_counts",
     "stored_issue_counts",
     "territory_rows",
 ]
@@ -319,24 +322,27 @@ def _whole_days(start: datetime | None, end: datetime | None) -> tuple[date | No
     return first, stop
 
 
-def stored_issue_counts(
-    session: Session, grid_ids: Sequence[int], issue_filter: IssueFilter | None = None
-) -> dict[int, int]:
-    """Issues per grid as :func:`geogrid.analysis.layers.issue_counts` counts them, summed
-    from ``issue_grid_day_counts``: whole Beijing days of the period come from the store, and
-    only the partial days at its edges (a period that does not start or end at midnight) are
-    counted from the issues themselves."""
-    if not grid_ids:
-        return {}
-    f = issue_filter or IssueFilter()
+@dataclass(frozen=True)
+class _Window:
+    """A filter's period split for a day store: ``where``/``params`` select its whole Beijing
+    days in the store (``whole`` False: the period lies within one day, none), ``edges`` are
+    the partial days at its ends, counted from the issues themselves."""
+
+    whole: bool
+    where: list[str]
+    params: dict[str, Any]
+    edges: list[IssueFilter]
+
+
+def _split(f: IssueFilter) -> _Window:
     first, stop = _whole_days(f.start, f.end)
     if first is not None and stop is not None and stop < first:
         first = stop = None  # the period lies within one day: no whole day in it
         whole = False
     else:
         whole = True
-    where = ["grid_id = ANY(:grids)"]
-    params: dict[str, Any] = {"grids": list(grid_ids), "statuses": list(f.statuses)}
+    where: list[str] = []
+    params: dict[str, Any] = {"statuses": list(f.statuses)}
     if f.statuses:
         where.append("status = ANY(:statuses)")
     if f.category:
@@ -351,18 +357,6 @@ def stored_issue_counts(
     if stop is not None:
         where.append("day < :stop")
         params["stop"] = stop
-    counts: dict[int, int] = {}
-    if whole:
-        for g, n in session.execute(
-            text(
-                f"SELECT grid_id, sum(n) FROM issue_grid_day_counts WHERE {' AND '.join(where)} "
-                "GROUP BY grid_id"
-            ),
-            params,
-        ):
-            counts[int(g)] = int(n)
-    from geogrid.analysis.layers import issue_counts
-
     edges: list[IssueFilter] = []
     if whole:
         if f.start is not None and first is not None and _day_start(first) > f.start:
@@ -378,13 +372,82 @@ def stored_issue_counts(
             )
     else:
         edges.append(f)
-    for edge in edges:
+    return _Window(whole, where, params, edges)
+
+
+def stored_issue_counts(
+    session: Session, grid_ids: Sequence[int], issue_filter: IssueFilter | None = None
+) -> dict[int, int]:
+    """Issues per grid as :func:`geogrid.analysis.layers.issue_counts` counts them, summed
+    from ``issue_grid_day_counts``: whole Beijing days of the period come from the store, and
+    only the partial days at its edges (a period that does not start or end at midnight) are
+    counted from the issues themselves."""
+    if not grid_ids:
+        return {}
+    w = _split(issue_filter or IssueFilter())
+    counts: dict[int, int] = {}
+    if w.whole:
+        where = " AND ".join(["grid_id = ANY(:grids)", *w.where])
+        for g, n in session.execute(
+            text(f"SELECT grid_id, sum(n) FROM issue_grid_day_counts WHERE {where} GROUP BY 1"),
+            {**w.params, "grids": list(grid_ids)},
+        ):
+            counts[int(g)] = int(n)
+    from geogrid.analysis.layers import issue_counts
+
+    for edge in w.edges:
         for g, n in issue_counts(session, grid_ids, edge).items():
             counts[g] = counts.get(g, 0) + n
     return {g: n for g, n in counts.items() if n}
 
 
+def stored_cell_counts(
+    session: Session, *, district_adcode: str, issue_filter: IssueFilter | None = None
+) -> dict[tuple[int, int], int]:
+    """Issues per ~100 m heatmap cell ``(cx, cy)`` as
+    :func:`geogrid.analysis.heatmap.fresh_cell_counts` counts them, summed from
+    ``issue_cell_day_counts`` for the whole Beijing days of the period (a range of its primary
+    key) and from the issues for the partial days at its edges."""
+    from geogrid.analysis.heatmap import fresh_cell_counts
+
+    w = _split(issue_filter or IssueFilter())
+    counts: dict[tuple[int, int], int] = {}
+    if w.whole:
+        where = " AND ".join(["district_adcode = :d", *w.where])
+        for x, y, n in session.execute(
+            text(f"SELECT cx, cy, sum(n) FROM issue_cell_day_counts WHERE {where} GROUP BY 1, 2"),
+            {**w.params, "d": district_adcode},
+        ):
+            counts[(int(x), int(y))] = int(n)
+    for edge in w.edges:
+        for cell, n in fresh_cell_counts(
+            session, district_adcode=district_adcode, issue_filter=edge
+        ).items():
+            counts[cell] = counts.get(cell, 0) + n
+    return {c: n for c, n in counts.items() if n}
+
+
 # -- rebuild -------------------------------------------------------------------------------------
+
+
+def _rebuild_cells(session: Session, district_adcode: str) -> None:
+    """Refill the district's heatmap cell counts from its issues."""
+    from geogrid.analysis.heatmap import CELL_M, cell_columns
+    from geogrid.storage.models import Issue
+
+    session.execute(
+        text("DELETE FROM issue_cell_day_counts WHERE district_adcode = :d"),
+        {"d": district_adcode},
+    )
+    cx, cy = cell_columns(Issue.geom, CELL_M)
+    day = cast(func.timezone("Asia/Shanghai", Issue.reported_at), Date)
+    keys = (Issue.district_adcode, day, cx, cy, Issue.category_id, Issue.status)
+    counted = select(*keys, func.count()).where(Issue.district_adcode == district_adcode)
+    store = table(
+        "issue_cell_day_counts",
+        *(column(c) for c in ("district_adcode", "day", "cx", "cy", "category_id", "status", "n")),
+    )
+    session.execute(insert(store).from_select(list(store.c), counted.group_by(*keys)))
 
 
 def rebuild(session: Session, *, district_adcode: str | None = None) -> list[str]:
@@ -415,6 +478,7 @@ def rebuild(session: Session, *, district_adcode: str | None = None) -> list[str
             ),
             {"d": d},
         )
+        _rebuild_cells(session, d)
         session.execute(text(f"SELECT geogrid_refresh_grid_activity(ARRAY({grids}))"), {"d": d})
         session.execute(
             text(
@@ -434,16 +498,31 @@ def rebuild(session: Session, *, district_adcode: str | None = None) -> list[str
 
 # -- what time changes in an answer --------------------------------------------------------------
 
-_CLOCK_MARKS = text(
-    """
-    SELECT (SELECT count(*) FROM staff
-            WHERE district_adcode = :d AND availability = 'away' AND away_until <= :now),
-           (SELECT count(*) FROM grid_activity a JOIN grids g ON g.id = a.grid_id
-            WHERE g.district_adcode = :d
-              AND greatest(a.last_issue_at, a.last_event_at) >= :since),
-           (SELECT count(*) FROM issues WHERE district_adcode = :d AND reported_at >= :now)
+# Every count is a range of one index (migration 0021): the away by (district, away_until),
+# activity by (district, last_at), issues by (district, reported_at). The revisions are
+# primary-key reads. So the whole probe is one statement of index reads.
+_MARKS_SQL = """
+    (SELECT count(*) FROM staff
+     WHERE district_adcode = :d AND availability = 'away' AND away_until <= :now),
+    (SELECT count(*) FROM grid_activity WHERE district_adcode = :d AND last_at >= :since),
+    (SELECT count(*) FROM issues WHERE district_adcode = :d AND reported_at >= :now)
+"""
+_CLOCK_MARKS = text(f"SELECT {_MARKS_SQL}")
+_ANSWER_KEY = text(
+    f"""
+    SELECT (SELECT revision || '@' || changed_at FROM boundary_revisions
+            WHERE district_adcode = :d),
+           (SELECT revision || '@' || changed_at FROM staff_revisions
+            WHERE district_adcode = :d),
+           (SELECT revision || '@' || changed_at FROM issue_revisions
+            WHERE district_adcode = :d),
+           {_MARKS_SQL}
     """
 )
+
+
+def _marks(now: datetime, back: int, active: int, ahead: int) -> str:
+    return f"{back}/{active}/{ahead}/{now.astimezone(BEIJING):%Y-%m}"
 
 
 def clock_marks(session: Session, *, district_adcode: str, now: datetime, window_days: int) -> str:
@@ -457,4 +536,16 @@ def clock_marks(session: Session, *, district_adcode: str, now: datetime, window
         _CLOCK_MARKS,
         {"d": district_adcode, "now": now, "since": now - timedelta(days=window_days)},
     ).one()
-    return f"{back}/{active}/{ahead}/{now.astimezone(BEIJING):%Y-%m}"
+    return _marks(now, back, active, ahead)
+
+
+def answer_key(
+    session: Session, *, district_adcode: str, now: datetime, window_days: int
+) -> tuple[AnalysisRevisions, str]:
+    """:func:`read_revisions` and :func:`clock_marks` in one round trip of index reads: what
+    an ETag check costs, so it is paid on every request, 304 or not."""
+    b, s, i, back, active, ahead = session.execute(
+        _ANSWER_KEY,
+        {"d": district_adcode, "now": now, "since": now - timedelta(days=window_days)},
+    ).one()
+    return AnalysisRevisions(b or "0", s or "0", i or "0"), _marks(now, back, active, ahead)

@@ -222,6 +222,13 @@ class Staff(Base):
     __table_args__ = (
         CheckConstraint(_in("role", STAFF_ROLES), name="role"),
         CheckConstraint(_in("availability", AVAILABILITY), name="availability"),
+        # the ETag probe counts the "away until" passed (migration 0021)
+        Index(
+            "ix_staff_district_away_until",
+            "district_adcode",
+            "away_until",
+            postgresql_where=text("availability = 'away'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -327,6 +334,8 @@ class Issue(Base):
         CheckConstraint(f"rating IS NULL OR {_in('rating', RATINGS)}", name="rating"),
         Index("ix_issues_geom", "geom", postgresql_using="gist"),
         Index("ix_issues_reported_at", "reported_at"),
+        # the ETag probe counts a district's issues after now (migration 0021)
+        Index("ix_issues_district_reported_at", "district_adcode", "reported_at"),
         Index("ix_issues_status", "status"),
     )
 
