@@ -27,8 +27,9 @@ from geogrid.analysis.layers import issue_counts
 from geogrid.analysis.rates import grid_rates
 from geogrid.analysis.stores import rebuild, stored_cell_counts, stored_issue_counts
 from geogrid.errors import GeogridError
-from geogrid.grids.edits import merge_grids, split_grid
-from geogrid.issues.repository import NewIssue, TransitionRequest, create_issue, transition
+from geogrid.grids.restructure import merge_grids, split_grid
+from geogrid.issues.intake import NewIssue, create_issue
+from geogrid.issues.transitions import TransitionRequest, transition
 from tests.test_analysis_gaps import session_of
 
 HUAZHOU = "610503"

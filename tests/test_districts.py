@@ -240,8 +240,8 @@ def test_shapefile_of_fucheng_grids_imports_without_a_boundary_file(
     import geopandas as gpd
     import pyogrio
 
-    from geogrid.grids.io import import_grids
     from geogrid.grids.io_formats import read_features
+    from geogrid.grids.io_write import import_grids
 
     inside = boundary_wgs84("510703").representative_point()
     cell = shapely.box(inside.x - 0.004, inside.y - 0.003, inside.x + 0.004, inside.y + 0.003)

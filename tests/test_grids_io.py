@@ -29,14 +29,10 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from geogrid.errors import InvalidInputError
-from geogrid.grids.io import (
-    FieldMapping,
-    ImportRefusedError,
-    export_grids,
-    export_rows,
-    import_grids,
-)
+from geogrid.grids.io_export import export_grids, export_rows
 from geogrid.grids.io_formats import GridFormat, detect_dbf_encoding, read_features
+from geogrid.grids.io_plan import FieldMapping, ImportRefusedError
+from geogrid.grids.io_write import import_grids
 from geogrid.grids.validation import area_m2
 from geogrid.settings import Settings
 from geogrid.storage.database import create_db_engine

@@ -36,9 +36,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from geogrid.grids import edits
+from geogrid.grids import restructure
 from geogrid.grids.followups import misplaced_open_issues
-from geogrid.issues.repository import NewIssue, create_issue
+from geogrid.issues.intake import NewIssue, create_issue
 from geogrid.issues.routing import on_duty_post
 from geogrid.settings import Settings
 from geogrid.storage.database import create_db_engine, make_session_factory
@@ -203,7 +203,7 @@ def test_a_report_started_before_a_split_commits_lands_on_a_new_piece(race_db: R
             result["id"] = made.id
 
     try:
-        split = edits.split_grid(
+        split = restructure.split_grid(
             edit,
             leaf.code,
             _cut_line(leaf.geom),
@@ -234,7 +234,7 @@ def test_a_split_started_before_a_report_commits_retags_it(race_db: RaceDb) -> N
 
     def split() -> None:
         with factory() as session:
-            done = edits.split_grid(
+            done = restructure.split_grid(
                 session,
                 leaf.code,
                 _cut_line(leaf.geom),

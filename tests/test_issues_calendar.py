@@ -19,7 +19,7 @@ from geogrid.issues.calendar import (
     load_calendar,
 )
 from geogrid.issues.ledger import LedgerFilter, ledger_page
-from geogrid.issues.repository import escalate_overdue
+from geogrid.issues.transitions import escalate_overdue
 from tests.test_issues_routing import IssuesApi, issues_api, leaf_grid, report
 
 __all__ = ["issues_api"]

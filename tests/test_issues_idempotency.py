@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import text
 
-from geogrid.issues.repository import NewIssue, report_fingerprint
+from geogrid.issues.intake import NewIssue, report_fingerprint
 from tests.test_issues_routing import IssuesApi, issues_api, leaf_grid
 
 __all__ = ["issues_api"]

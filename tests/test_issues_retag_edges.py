@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from geogrid.analysis.gaps import coverage_gaps
 from geogrid.grids.followups import misplaced_open_issues
-from geogrid.grids.io import export_rows, import_grids
+from geogrid.grids.io_export import export_rows
 from geogrid.grids.io_formats import read_features
-from geogrid.issues.repository import NewIssue, create_issue
+from geogrid.grids.io_write import import_grids
+from geogrid.issues.intake import NewIssue, create_issue
 from geogrid.issues.routing import on_duty_post
 
 HUAZHOU = "610503"
@@ -129,7 +130,7 @@ def test_an_import_that_moves_a_shared_edge_retags_the_issues_in_the_strip(
 
 
 def test_a_new_grid_drawn_over_open_issues_takes_them(demo: Engine, db: Session) -> None:
-    from geogrid.grids.edits import create_grid
+    from geogrid.grids.drawing import create_grid
     from geogrid.grids.geojson import ParsedFeature
 
     # a level-2 grid taken away behind the library's back leaves its ground (and an issue

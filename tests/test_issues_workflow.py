@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 
 from geogrid.issues.calendar import load_calendar
-from geogrid.issues.repository import escalate_overdue
+from geogrid.issues.transitions import escalate_overdue
 from geogrid.issues.workflow import TRANSITIONS
 from tests.test_issues_routing import IssuesApi, issues_api, leaf_grid, report
 
@@ -199,7 +199,7 @@ def test_stale_version_is_refused(issues_api: IssuesApi) -> None:
 def test_two_concurrent_transitions_do_not_both_apply(issues_api: IssuesApi) -> None:
     """The second writer saw the same version: its conditional UPDATE touches no row."""
     from geogrid.errors import ConflictError
-    from geogrid.issues.repository import TransitionRequest, _apply
+    from geogrid.issues.transitions import TransitionRequest, _apply
 
     issue = new_issue(issues_api, 17)
     now = datetime.fromisoformat(issue["reported_at"])

@@ -28,7 +28,7 @@ from api.schemas_grids import (
     RestoreRequest,
 )
 from geogrid.errors import InvalidInputError
-from geogrid.grids import edits
+from geogrid.grids import children_gaps, drawing, lifecycle, restructure
 from geogrid.grids import repository as repo
 from geogrid.grids.geojson import (
     GridRecord,
@@ -116,7 +116,7 @@ def _expected_all(session: Session, codes: Sequence[str], if_match: str | None) 
     )
 
 
-def _edited(result: edits.EditResult, *, created: bool = False) -> JSONResponse:
+def _edited(result: drawing.EditResult, *, created: bool = False) -> JSONResponse:
     """The grid after an edit with its new ETag, the precondition of the next edit (a new grid:
     201 and its Location)."""
     record = result.record
@@ -169,7 +169,7 @@ def create_grid(
     fix: Fix = None,
     reason: Reason = None,
 ) -> JSONResponse:
-    result = edits.create_grid(
+    result = drawing.create_grid(
         session,
         _parsed(feature),
         actor=actor,
@@ -192,7 +192,7 @@ def merge_grids(
     if_match: IfMatchHeader = None,
     reason: Reason = None,
 ) -> JSONResponse:
-    result = edits.merge_grids(
+    result = restructure.merge_grids(
         session,
         body.codes,
         expected_versions=_expected_all(session, body.codes, if_match),
@@ -237,7 +237,7 @@ def update_grid(
     fix: Fix = None,
     reason: Reason = None,
 ) -> JSONResponse:
-    result = edits.update_grid(
+    result = drawing.update_grid(
         session,
         code,
         _parsed(feature),
@@ -268,7 +268,7 @@ def retire_grid(
     if_match: IfMatchHeader = None,
     reason: Reason = None,
 ) -> JSONResponse:
-    result = edits.retire(
+    result = lifecycle.retire(
         session,
         code,
         expected_version=_expected(session, code, if_match),
@@ -343,7 +343,7 @@ def restore_grid(
     fix: Fix = None,
     reason: Reason = None,
 ) -> JSONResponse:
-    result = edits.restore_grid(
+    result = lifecycle.restore_grid(
         session,
         code,
         body.version,
@@ -382,7 +382,7 @@ def split_grid(
         isinstance(names, list) and all(isinstance(n, str) for n in names)
     ):
         raise InvalidInputError("names must be a list of strings.", rule="names")
-    result = edits.split_grid(
+    result = restructure.split_grid(
         session,
         code,
         line,
@@ -400,4 +400,4 @@ def split_grid(
 
 @router.get("/grids/{code}/gaps", summary="Holes between the children, and their overlaps")
 def grid_gaps(session: SessionDep, settings: SettingsDep, code: Code) -> JSONResponse:
-    return _geojson(edits.gaps(session, code, tolerance_m=settings.geometry_tolerance_m))
+    return _geojson(children_gaps.gaps(session, code, tolerance_m=settings.geometry_tolerance_m))

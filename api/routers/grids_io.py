@@ -14,8 +14,10 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import ActorDep, SessionDep, SettingsDep
 from geogrid.errors import InvalidInputError
-from geogrid.grids.io import FieldMapping, export_to_bytes, import_grids
+from geogrid.grids.io_export import export_to_bytes
 from geogrid.grids.io_formats import GridFormat
+from geogrid.grids.io_plan import FieldMapping
+from geogrid.grids.io_write import import_grids
 from geogrid.grids.isolated import read_features_isolated
 from geogrid.grids.repository import parse_at
 

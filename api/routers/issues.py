@@ -36,16 +36,11 @@ from geogrid.issues.calendar import (
     list_calendar_days,
     upsert_calendar_days,
 )
+from geogrid.issues.detail import issue_detail
+from geogrid.issues.intake import NewIssue, create_issue
 from geogrid.issues.ledger import LedgerFilter, ledger_page, ledger_rows, write_csv, write_xlsx
 from geogrid.issues.photos import PhotoSettings, PhotoStore
-from geogrid.issues.repository import (
-    NewIssue,
-    TransitionRequest,
-    create_issue,
-    escalate,
-    issue_detail,
-    transition,
-)
+from geogrid.issues.transitions import TransitionRequest, escalate, transition
 
 router = APIRouter(tags=["issues"])
 

@@ -32,10 +32,11 @@ from geogrid.auth.principal import Principal
 from geogrid.errors import ConflictError, InvalidInputError, NotFoundError
 from geogrid.grids.signboard import grid_signboard, signboard_json
 from geogrid.issues import catalog
+from geogrid.issues.detail import issue_detail
+from geogrid.issues.intake import NewIssue
 from geogrid.issues.ledger import LedgerFilter
 from geogrid.issues.photos import PhotoStore
 from geogrid.issues.queue import queue
-from geogrid.issues.repository import NewIssue, issue_detail
 from geogrid.issues.tracking import (
     MAX_REPORT_PHOTOS,
     issue_by_token,

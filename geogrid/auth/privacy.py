@@ -182,7 +182,7 @@ def may_see_contacts(session: Session, principal: Principal, issue_id: int) -> b
 
 def reporter_contacts(session: Session, issue_id: int, *, full: bool) -> list[dict[str, Any]]:
     """An issue's reporters, decrypted, in full or masked."""
-    from geogrid.issues.repository import mask_phone
+    from geogrid.issues.detail import mask_phone
 
     cipher = cipher_of(session)
     rows = session.execute(

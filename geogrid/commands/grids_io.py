@@ -86,8 +86,9 @@ def register(app: typer.Typer) -> None:
         import json
 
         from geogrid.errors import GeogridError
-        from geogrid.grids.io import FieldMapping, ImportRefusedError, import_grids
         from geogrid.grids.io_formats import read_features
+        from geogrid.grids.io_plan import FieldMapping, ImportRefusedError
+        from geogrid.grids.io_write import import_grids
         from geogrid.settings import get_settings
         from geogrid.storage.database import create_db_engine, make_session_factory
 
@@ -179,7 +180,7 @@ def register(app: typer.Typer) -> None:
         import tempfile
 
         from geogrid.errors import GeogridError
-        from geogrid.grids.io import export_grids
+        from geogrid.grids.io_export import export_grids
         from geogrid.grids.io_formats import GridFormat
         from geogrid.grids.repository import parse_at
         from geogrid.settings import get_settings

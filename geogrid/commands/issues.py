@@ -23,7 +23,7 @@ def escalate_overdue_cmd(
     now: datetime | None = typer.Option(None, help="The clock (default: now, UTC)."),
 ) -> None:
     """Escalate one level every issue whose deadline at its level has passed."""
-    from geogrid.issues.repository import escalate_overdue
+    from geogrid.issues.transitions import escalate_overdue
     from geogrid.settings import get_settings
     from geogrid.storage.database import create_db_engine, make_session_factory, session_scope
 

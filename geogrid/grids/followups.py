@@ -1,9 +1,9 @@
 """What follows a boundary change: open issues re-tagged by location, staff assignments ended.
 
 A split, merge, retirement or restore changes which grid covers a point; what hangs on the old
-grids must follow. :mod:`geogrid.grids.edits` describes the change once, as a
-:class:`BoundaryChange` (the grids that left force, the grids that came in), and calls
-:func:`follow` after writing the boundaries, in the same transaction:
+grids must follow. The edit (:mod:`geogrid.grids.lifecycle`, :mod:`geogrid.grids.restructure`)
+describes the change once, as a :class:`BoundaryChange` (the grids that left force, the grids
+that came in), and calls :func:`follow` after writing the boundaries, in the same transaction:
 
 - :func:`retag_open_issues`: open issues move to the grid now at their point (split/merge: the
   new grid nearest them; retire: the deepest current general grid, or the district queue when
@@ -11,6 +11,10 @@ grids must follow. :mod:`geogrid.grids.edits` describes the change once, as a
   the grid they were handled in: that is their history. Each move is a ``retag`` event.
 - :func:`end_staff_assignments`: assignments on grids that left force end (who works where
   next is a human decision) and come back as decisions to make. A restore re-assigns nobody.
+
+When a re-tagged issue is reassigned, its worker comes from
+:func:`geogrid.issues.routing.on_duty_post`, the one place that assigns an issue to a worker
+(intake, :mod:`geogrid.issues.intake`, uses it too).
 
 Every operation plans its moves with its own query and writes them through one writer, so an
 issue's grid, its tags, its event and its ``row_version`` change the same way whatever the edit.

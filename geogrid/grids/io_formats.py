@@ -3,7 +3,7 @@
 Formats offices actually exchange: GeoJSON, GeoPackage, Shapefile (attributes in GBK from old
 Chinese desktop GIS, or UTF-8), KML (Google Earth / 奥维地图) and CSV with a WKT column (Excel).
 This module only moves features between files and plain Python values; what a feature *means*
-(which column is the code, what gets created) is :mod:`geogrid.grids.io`.
+(which column is the code, what gets created) is :mod:`geogrid.grids.io_plan`.
 
 Shapefile encodings: GDAL reads a ``.dbf`` without a ``.cpg`` as ISO-8859-1, which turns GBK
 names into mojibake silently. So when the ``.cpg`` is missing we look at the bytes ourselves:

@@ -4,7 +4,8 @@ apply the draft as one all-or-nothing boundary change, or discard it.
 The partition itself is :mod:`geogrid.spatial.regions` (PySAL ``spopt`` max-p on Voronoi
 cells of the address registry); this module loads what it needs from the database, keeps the
 codes of the children that barely change, stores the draft with its figures, lets an officer
-move a vertex, and applies it through the boundary machinery of :mod:`geogrid.grids.edits`:
+move a vertex, and applies it through the boundary machinery of :mod:`geogrid.grids.restructure`
+(with the preconditions of :mod:`geogrid.grids.preconditions`):
 new versions for the kept grids, new codes for the new ones, retirement of the others, open
 issues re-tagged by location and staff decisions listed (:mod:`geogrid.grids.followups`).
 
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from geogrid.analysis.gaps import DEFAULT_HOUSEHOLDS_NORM
 from geogrid.errors import ConflictError, InvalidInputError, NotFoundError
-from geogrid.grids import edits
+from geogrid.grids import drawing, preconditions, restructure
 from geogrid.grids import repository as repo
 from geogrid.grids.followups import BoundaryChange, end_staff_assignments, settle_by_location
 from geogrid.grids.geojson import GridRecord
@@ -69,8 +70,9 @@ TILE_TOLERANCE_M2: Final = 1.0
 
 
 def expect_version(locked: repo.LockedGrid, version: int) -> None:
-    """412 unless ``locked`` is still at ``version``: the edits library's precondition check."""
-    edits.check_version(version, locked)
+    """412 unless ``locked`` is still at ``version``: the edits' precondition check
+    (:func:`geogrid.grids.preconditions.check_version`)."""
+    preconditions.check_version(version, locked)
 
 
 @dataclass(slots=True)
@@ -220,7 +222,7 @@ def _households_of(
 
     raw = weights_of(list(geoms), points)
     whole = round(float(raw.sum())) if total is None else total
-    shares = edits.apportion(whole, [float(r) for r in raw])
+    shares = restructure.apportion(whole, [float(r) for r in raw])
     return [int(s or 0) for s in shares]
 
 
@@ -521,7 +523,7 @@ def apply_proposal(
         kept = props["kept_code"]
         if kept:
             old = current[kept]
-            fields = edits._fields_of(old) | {
+            fields = drawing.fields_of(old) | {
                 "households": fields_households,
                 "attributes": dict(old.attributes) | flags,
             }

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geogrid.errors import ConflictError, InvalidInputError, NotFoundError
-from geogrid.issues.repository import TransitionRequest, transition
+from geogrid.issues.transitions import TransitionRequest, transition
 from geogrid.issues.workflow import LABELS, WORKING_STATES
 
 __all__ = ["agenda", "meeting_day", "record_decisions", "render_agenda_html"]

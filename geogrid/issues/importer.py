@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from geogrid.errors import GeogridError, InvalidInputError
-from geogrid.issues.repository import NewIssue, create_issue
+from geogrid.issues.intake import NewIssue, create_issue
 
 __all__ = ["HEADERS", "import_rows", "read_rows"]
 

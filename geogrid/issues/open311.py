@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from geogrid.errors import GeogridError
 from geogrid.issues.catalog import category_attributes
-from geogrid.issues.repository import NewIssue, create_issue
+from geogrid.issues.intake import NewIssue, create_issue
 from geogrid.issues.workflow import CLOSED_STATES, LABELS, OPEN_STATES
 from geogrid.storage.models import IssueCategory
 

@@ -5,6 +5,11 @@ One PostGIS query finds every current grid covering the point: the grid the poin
 covered), the general chain above it and every dedicated grid. :func:`deepest_grid_ids` is the
 same query for many points in one statement (bulk tagging, and the test that holds the SQL,
 the in-memory index and the cell raster to one answer).
+
+Where an issue is assigned to a worker: :func:`on_duty_post`, and nowhere else. Intake calls it
+for a new report (:func:`geogrid.issues.intake.create_issue`), and :mod:`geogrid.grids.followups`
+calls it when a boundary change re-tags open issues; a person's explicit reassignment is a
+transition (:mod:`geogrid.issues.transitions`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ public may see (status, category, what was done, when), never names of staff or 
 The rating closes the loop of the five-step workflow (群众评事): a resident's rating of a
 resolved issue is also the check (核查) that the work was done, so it moves the issue
 ``resolved → verified → evaluated`` and, when satisfied (满意/基本满意), on to ``closed``;
-``unsatisfied`` reopens it, as :func:`geogrid.issues.repository.transition` already does.
+``unsatisfied`` reopens it, as :func:`geogrid.issues.transitions.transition` already does.
 """
 
 from __future__ import annotations
@@ -23,14 +23,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geogrid.errors import ConflictError, InvalidInputError, NotFoundError
-from geogrid.issues.repository import (
-    CreatedIssue,
-    NewIssue,
-    TransitionRequest,
-    create_issue,
-    issue_detail,
-    transition,
-)
+from geogrid.issues.detail import issue_detail
+from geogrid.issues.intake import CreatedIssue, NewIssue, create_issue
+from geogrid.issues.transitions import TransitionRequest, transition
 from geogrid.issues.workflow import LABELS
 
 __all__ = [
