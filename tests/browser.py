@@ -174,10 +174,17 @@ class WatchedPage:
 
 @contextmanager
 def watch_page(
-    browser: Browser, *, viewport: tuple[int, int] = (1280, 900)
+    browser: Browser,
+    *,
+    viewport: tuple[int, int] = (1280, 900),
+    headers: dict[str, str] | None = None,
 ) -> Iterator[WatchedPage]:
-    """A fresh context and page, with non-local requests aborted and every error recorded."""
+    """A fresh context and page, with non-local requests aborted and every error recorded.
+    ``headers`` go with every request (a staff login's ``Authorization``: the analysis maps
+    are for staff)."""
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    if headers:
+        context.set_extra_http_headers(headers)
     page = context.new_page()
     watched = WatchedPage(page)
 
@@ -301,4 +308,11 @@ def chromium() -> Iterator[Browser]:
 @pytest.fixture
 def chromium_page(chromium: Browser) -> Iterator[WatchedPage]:
     with watch_page(chromium) as watched:
+        yield watched
+
+
+@pytest.fixture
+def staff_page(chromium: Browser, admin_headers: dict[str, str]) -> Iterator[WatchedPage]:
+    """A page whose every request carries the test admin's token (maps of issues are staff's)."""
+    with watch_page(chromium, headers=admin_headers) as watched:
         yield watched

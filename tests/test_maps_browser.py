@@ -13,7 +13,7 @@ from tests import browser
 from tests.browser import WatchedPage
 
 chromium = browser.chromium
-chromium_page = browser.chromium_page
+staff_page = browser.staff_page
 live_server = browser.live_server
 
 pytestmark = pytest.mark.browser
@@ -65,13 +65,13 @@ def _finish(watched: WatchedPage, shot: Path) -> None:
 
 
 def test_grids_page(
-    demo: Engine, live_server: browser.LiveServer, chromium_page: WatchedPage, tmp_path: Path
+    demo: Engine, live_server: browser.LiveServer, staff_page: WatchedPage, tmp_path: Path
 ) -> None:
     shown = _count(demo, 1) + _count(demo, 2) + _count(demo, 2, "dedicated")  # level 3 hidden
-    _open(chromium_page, live_server.url("/maps/grids"), min_paths=shown)
-    page = chromium_page.page
+    _open(staff_page, live_server.url("/maps/grids"), min_paths=shown)
+    page = staff_page.page
     assert page.locator(SHAPES).count() == shown
-    names = _layer_names(chromium_page)
+    names = _layer_names(staff_page)
     for name in ("一级网格", "二级网格", "三级网格", "专属网格"):
         assert name in names
     # labels: level-1 names from zoom 12, none at the district view
@@ -98,16 +98,16 @@ def test_grids_page(
     search.press("F2")  # leaflet-search searches on keyup; F2 types nothing
     page.wait_for_selector(".search-tooltip .search-tip", timeout=5_000)
     assert "莲池社区" in page.locator(".search-tooltip").inner_text()
-    _finish(chromium_page, tmp_path / "grids.png")
+    _finish(staff_page, tmp_path / "grids.png")
 
 
 def test_heatmap_page(
-    demo: Engine, live_server: browser.LiveServer, chromium_page: WatchedPage, tmp_path: Path
+    demo: Engine, live_server: browser.LiveServer, staff_page: WatchedPage, tmp_path: Path
 ) -> None:
-    _open(chromium_page, live_server.url("/maps/heatmap"), min_paths=_count(demo, 1))
-    page = chromium_page.page
+    _open(staff_page, live_server.url("/maps/heatmap"), min_paths=_count(demo, 1))
+    page = staff_page.page
     page.wait_for_selector("canvas.leaflet-heatmap-layer", state="attached", timeout=10_000)
-    names = _layer_names(chromium_page)
+    names = _layer_names(staff_page)
     assert "热力图" in names and "逐月动画" in names
     assert page.locator(".leaflet-control-timecontrol").count() > 0
     assert "按约 100 m 网格汇总" in page.locator("#geogrid-title").inner_text()
@@ -118,34 +118,34 @@ def test_heatmap_page(
         ".length >= 2",
         timeout=10_000,
     )
-    _finish(chromium_page, tmp_path / "heatmap.png")
+    _finish(staff_page, tmp_path / "heatmap.png")
 
 
 def test_rates_page(
-    demo: Engine, live_server: browser.LiveServer, chromium_page: WatchedPage, tmp_path: Path
+    demo: Engine, live_server: browser.LiveServer, staff_page: WatchedPage, tmp_path: Path
 ) -> None:
     n = _count(demo, 2)
-    _open(chromium_page, live_server.url("/maps/rates?scheme=natural_breaks"), min_paths=n)
-    page = chromium_page.page
+    _open(staff_page, live_server.url("/maps/rates?scheme=natural_breaks"), min_paths=n)
+    page = staff_page.page
     assert page.locator(SHAPES).count() == n
-    assert "每千户问题数" in _layer_names(chromium_page)
+    assert "每千户问题数" in _layer_names(staff_page)
     legend = page.locator("#geogrid-legend")
     assert "natural_breaks" in legend.inner_text()
     assert legend.locator(".gg-legend-class").count() == 5  # k=5 classes, a swatch each
     page.locator(SHAPES).nth(10).hover(force=True)
     page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
     assert "每千户" in page.locator(".leaflet-tooltip").inner_text()
-    _finish(chromium_page, tmp_path / "rates.png")
+    _finish(staff_page, tmp_path / "rates.png")
 
 
 def test_hotspots_page(
-    demo: Engine, live_server: browser.LiveServer, chromium_page: WatchedPage, tmp_path: Path
+    demo: Engine, live_server: browser.LiveServer, staff_page: WatchedPage, tmp_path: Path
 ) -> None:
     n = _count(demo, 2)
-    _open(chromium_page, live_server.url("/maps/hotspots"), min_paths=n)
-    page = chromium_page.page
+    _open(staff_page, live_server.url("/maps/hotspots"), min_paths=n)
+    page = staff_page.page
     assert page.locator(SHAPES).count() == n
-    assert "Gi*" in _layer_names(chromium_page)
+    assert "Gi*" in _layer_names(staff_page)
     legend = page.locator("#geogrid-legend").inner_text()
     assert "热点 99%" in legend and "不显著" in legend
     hot = page.evaluate(
@@ -153,18 +153,18 @@ def test_hotspots_page(
         ".filter(p => p.getAttribute('fill') === '#b2182b').length"
     )
     assert hot >= 4  # at least one per planted hotspot
-    _finish(chromium_page, tmp_path / "hotspots.png")
+    _finish(staff_page, tmp_path / "hotspots.png")
 
 
 def test_gaps_page(
-    demo: Engine, live_server: browser.LiveServer, chromium_page: WatchedPage, tmp_path: Path
+    demo: Engine, live_server: browser.LiveServer, staff_page: WatchedPage, tmp_path: Path
 ) -> None:
-    _open(chromium_page, live_server.url("/maps/gaps"), min_paths=_count(demo, 1))
-    page = chromium_page.page
-    names = _layer_names(chromium_page)
+    _open(staff_page, live_server.url("/maps/gaps"), min_paths=_count(demo, 1))
+    page = staff_page.page
+    names = _layer_names(staff_page)
     for label in GAP_LABELS.values():
         assert label in names
     totals = page.locator("#geogrid-gaps-totals").inner_text()
     assert "无网格覆盖区域" in totals and "无覆盖面积" in totals
     assert page.locator("#geogrid-gaps-rows tr").count() > 1
-    _finish(chromium_page, tmp_path / "gaps.png")
+    _finish(staff_page, tmp_path / "gaps.png")

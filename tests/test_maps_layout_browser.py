@@ -103,10 +103,15 @@ def _slug(path: str) -> str:
 @pytest.mark.parametrize("size", list(VIEWPORTS))
 @pytest.mark.parametrize("path", PAGES)
 def test_page_reads_at_a_glance(
-    demo: Engine, live_server: browser.LiveServer, chromium: Browser, path: str, size: str
+    demo: Engine,
+    live_server: browser.LiveServer,
+    chromium: Browser,
+    admin_headers: dict[str, str],
+    path: str,
+    size: str,
 ) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with watch_page(chromium, viewport=VIEWPORTS[size]) as watched:
+    with watch_page(chromium, viewport=VIEWPORTS[size], headers=admin_headers) as watched:
         page = watched.page
         _open(page, live_server.url(path))
         seen = _check_layout(page, f"{path} {size}")
@@ -157,10 +162,13 @@ def _open_folded_boxes(page: Page, path: str) -> None:
 
 
 def test_landing_links_can_be_tapped_on_a_phone(
-    demo: Engine, live_server: browser.LiveServer, chromium: Browser
+    demo: Engine,
+    live_server: browser.LiveServer,
+    chromium: Browser,
+    admin_headers: dict[str, str],
 ) -> None:
     """The bug that started it: at 360 px the layer control lay on the title box's links."""
-    with watch_page(chromium, viewport=PHONE) as watched:
+    with watch_page(chromium, viewport=PHONE, headers=admin_headers) as watched:
         page = watched.page
         _open(page, live_server.url("/"))
         links = page.locator("#geogrid-title nav a")
@@ -180,11 +188,14 @@ _RANGE = re.compile(r"^([\d.]+) – ([\d.]+)$")
 
 
 def test_rates_legend_has_one_entry_per_class(
-    demo: Engine, live_server: browser.LiveServer, chromium: Browser
+    demo: Engine,
+    live_server: browser.LiveServer,
+    chromium: Browser,
+    admin_headers: dict[str, str],
 ) -> None:
     """The demo's quantile classes, whatever the spread (one hotspot far above the rest): five
     swatches in class order, each with its range, read from ``/analysis/rates``."""
-    with watch_page(chromium, viewport=DESK) as watched:
+    with watch_page(chromium, viewport=DESK, headers=admin_headers) as watched:
         page = watched.page
         data = page.request.get(live_server.url("/analysis/rates")).json()
         breaks = data["properties"]["breaks"]

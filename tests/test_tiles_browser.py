@@ -15,7 +15,7 @@ from tests import browser
 from tests.browser import LiveServer, WatchedPage, serve_app
 
 chromium = browser.chromium
-chromium_page = browser.chromium_page
+staff_page = browser.staff_page
 
 pytestmark = pytest.mark.browser
 
@@ -46,10 +46,10 @@ def _record_tiles(watched: WatchedPage, layer: str) -> list[int]:
 
 
 def test_grids_page_draws_a_large_layer_from_tiles(
-    tiled_server: LiveServer, chromium_page: WatchedPage, tmp_path: Path
+    tiled_server: LiveServer, staff_page: WatchedPage, tmp_path: Path
 ) -> None:
-    page = chromium_page.page
-    statuses = _record_tiles(chromium_page, "grids-level2")
+    page = staff_page.page
+    statuses = _record_tiles(staff_page, "grids-level2")
     page.goto(tiled_server.url("/maps/grids"), wait_until="load", timeout=60_000)
     page.wait_for_function("() => window.L && L.vectorGrid && L.vectorGrid.protobuf")
     page.wait_for_function(
@@ -61,14 +61,14 @@ def test_grids_page_draws_a_large_layer_from_tiles(
     assert "按矢量瓦片显示" in page.locator("#geogrid-title").inner_text()
     assert statuses and set(statuses) <= {200, 204} and 200 in statuses
     page.screenshot(path=str(tmp_path / "grids-tiles.png"))
-    chromium_page.assert_clean()
+    staff_page.assert_clean()
 
 
 def test_heatmap_page_draws_issue_cells_from_tiles(
-    tiled_server: LiveServer, chromium_page: WatchedPage, tmp_path: Path
+    tiled_server: LiveServer, staff_page: WatchedPage, tmp_path: Path
 ) -> None:
-    page = chromium_page.page
-    statuses = _record_tiles(chromium_page, "issues")
+    page = staff_page.page
+    statuses = _record_tiles(staff_page, "issues")
     page.goto(tiled_server.url("/maps/heatmap"), wait_until="load", timeout=60_000)
     page.wait_for_function(
         f"() => document.querySelectorAll('{TILE_PATHS}').length >= 20", timeout=30_000
@@ -77,4 +77,4 @@ def test_heatmap_page_draws_issue_cells_from_tiles(
     assert page.locator("canvas.leaflet-heatmap-layer").count() == 0  # nothing embedded
     assert 200 in statuses and set(statuses) <= {200, 204}
     page.screenshot(path=str(tmp_path / "heatmap-tiles.png"))
-    chromium_page.assert_clean()
+    staff_page.assert_clean()

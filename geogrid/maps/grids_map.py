@@ -94,12 +94,16 @@ class ZoomLabels(MacroElement):
                 {% endfor %}
             };
             specs.forEach(function (spec) {
-                layers[spec.key].eachLayer(function (layer) {
+                function label(layer) {
+                    if (!layer.feature) { return; }
                     layer.bindTooltip(layer.feature.properties.name, {
                         permanent: true, direction: "center", interactive: false,
                         className: "gg-label gg-label-" + spec.key
                     });
-                });
+                }
+                // features embedded in the page, and those its frame fetches afterwards
+                layers[spec.key].eachLayer(label);
+                layers[spec.key].on("layeradd", function (e) { label(e.layer); });
             });
             function update() {
                 var zoom = map.getZoom(), box = map.getContainer();
