@@ -400,10 +400,25 @@ def _inactive_rows(
             for row in session.execute(text(_INACTIVE), {"adcode": district_adcode, "since": since})
         ]
     activity = grid_activity_rows(session, district_adcode=district_adcode)
+    # visits and patrols (走访, 巡查) count as activity too; their tables are small and indexed
+    # by grid, so they are read as they are rather than kept in a store
+    rounds: dict[int, datetime] = dict(
+        session.execute(
+            text(
+                "SELECT grid_id, max(at) FROM ("
+                " SELECT grid_id, visited_at AS at FROM visits"
+                " UNION ALL SELECT grid_id, coalesce(ended_at, started_at) FROM patrols"
+                ") r WHERE grid_id IN (SELECT id FROM grids WHERE district_adcode = :d) "
+                "GROUP BY grid_id"
+            ),
+            {"d": district_adcode},
+        ).all()
+    )
     out = []
     for g in grids:
         issue_at, event_at = activity.get(g.id, (None, None))
-        latest = max((t for t in (issue_at, event_at) if t is not None), default=None)
+        times = (issue_at, event_at, rounds.get(g.id))
+        latest = max((t for t in times if t is not None), default=None)
         if latest is None or latest < since:
             out.append((g.code, g.name, g.level, g.kind, issue_at))
     return out
