@@ -62,7 +62,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION geogrid_code_in_reach(code text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT geogrid_reach_unrestricted() OR EXISTS (
+    SELECT public.geogrid_reach_unrestricted() OR EXISTS (
         SELECT 1
         FROM unnest(string_to_array(
             substr(current_setting('geogrid.reach', true), 3), ',')) AS p(prefix)
@@ -70,11 +70,14 @@ LANGUAGE sql STABLE AS $$
     )
 $$;
 
+-- Names are schema-qualified: a policy runs these in sessions with another search_path
+-- (pg_dump empties it).
 -- The ids of the grids in reach, computed once per statement (the policies call it in a
 -- scalar subquery, which PostgreSQL runs once as an InitPlan, not once per row).
 CREATE OR REPLACE FUNCTION geogrid_reach_grid_ids() RETURNS integer[]
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce(array_agg(g.id), '{}') FROM grids g WHERE geogrid_code_in_reach(g.code)
+    SELECT coalesce(array_agg(g.id), '{}') FROM public.grids g
+    WHERE public.geogrid_code_in_reach(g.code)
 $$;
 
 CREATE OR REPLACE FUNCTION geogrid_reach_department() RETURNS integer
