@@ -41,6 +41,7 @@ LARGE: Final = frozenset(
         "grid_versions",
         "grids",
         "issue_events",
+        "issue_cell_day_counts",
         "issue_grid_day_counts",
         "issue_grids",
         "issue_photos",
@@ -96,7 +97,9 @@ NOT_YET: Final[dict[tuple[str, str], str]] = {
     ("addresses", "primary key (id)"): _SURROGATE,
     ("analysis_grid_display", "primary key (grid_id)"): "a store keyed by grid, rebuilt by "
     "triggers; it has the column already, the key is widened with the grids' own",
-    ("grid_activity", "no district_adcode"): "a per-grid store kept by triggers; " + _CHILD,
+    ("grid_activity", "primary key (grid_id)"): "a per-grid store kept by triggers; it has the "
+    "column already (the ETag's indexed read), the key is widened with the grids' own",
+    ("grid_activity", "foreign key (grid_id) -> grids"): _FK,
     ("grid_assignments", "no district_adcode"): _CHILD,
     ("grid_proposals", "primary key (id)"): _SURROGATE,
     ("grid_proposals", "foreign key (parent_id) -> grids"): _FK,
