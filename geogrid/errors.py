@@ -101,6 +101,17 @@ RULES: Final[dict[str, str]] = {
     # -- request values (grids)
     "at": "`at` must be an ISO date or datetime.",
     "attributes": "The grid's attributes must be an object.",
+    # -- proposed grids (geogrid/grids/proposals.py)
+    "parameters": "The parameters of a proposal do not fit (target households, number of grids, "
+    "lines file): the detail names the one to change.",
+    "no_addresses": "The grid has too few addresses in the registry to weigh households by; "
+    "import addresses first (POST /addresses/import).",
+    "index": "A proposal's grids are numbered from 0: the number given is not one of them.",
+    "geometry": "The geometry sent for a proposed grid is not a GeoJSON Polygon inside its parent.",
+    "swallowed": "Moving that vertex would swallow a whole neighbouring proposed grid: move it "
+    "less far.",
+    "tiling": "The proposal no longer tiles its parent (a gap, an overlap or ground outside it): "
+    "move the vertex back or make a new proposal.",
     "tile_zoom": "A tile's zoom is outside what the server draws (0 to its maximum).",
     "tile_coordinates": "A tile's x or y does not exist at its zoom (0 to 2^z - 1).",
     "tile_minzoom": "The layer is not drawn at that zoom: the message names the smallest zoom.",
