@@ -47,6 +47,8 @@ _FETCH = """<script>
                         layer._getDataForTime(layer._timeDimension.getCurrentTime());
                 }} else window[a[1] + "_add"](layers[i]);
             }});
+            // controls grown by the data (the time slider): the layout places its boxes again
+            setTimeout(function () {{ window.dispatchEvent(new Event("resize")); }}, 0);
         }})
         .catch(function (e) {{
             var note = document.createElement("p");
