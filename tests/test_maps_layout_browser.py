@@ -86,6 +86,12 @@ def _open(page: Page, url: str) -> None:
     page.wait_for_function(
         "() => document.querySelectorAll('path.leaflet-interactive').length > 0", timeout=30_000
     )
+    # a frame page's fetched layers are all in (the time slider has its frames): what is
+    # measured is what a person sees once the page has loaded
+    page.wait_for_function(
+        "() => document.documentElement.dataset.layers !== 'loading'", timeout=30_000
+    )
+    assert page.evaluate("() => document.documentElement.dataset.layers") != "failed"
 
 
 def _check_layout(page: Page, where: str) -> dict[str, Any]:

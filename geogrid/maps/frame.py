@@ -32,6 +32,7 @@ _HEAT = re.compile(
 _FETCH = """<script>
 (function () {{
     var adds = {adds};
+    document.documentElement.setAttribute("data-layers", "loading");
     fetch({url}, {{credentials: "same-origin", headers: {{Accept: "application/json"}}}})
         .then(function (r) {{
             if (!r.ok) throw new Error("layers: HTTP " + r.status);
@@ -47,14 +48,17 @@ _FETCH = """<script>
                         layer._getDataForTime(layer._timeDimension.getCurrentTime());
                 }} else window[a[1] + "_add"](layers[i]);
             }});
-            // controls grown by the data (the time slider): the layout places its boxes again
-            setTimeout(function () {{ window.dispatchEvent(new Event("resize")); }}, 0);
+            // controls grown by the data (the time slider): the layout places its boxes again,
+            // then the page says its layers are in (what a test, or a screenshot, waits for)
+            window.dispatchEvent(new Event("resize"));
+            document.documentElement.setAttribute("data-layers", "loaded");
         }})
         .catch(function (e) {{
             var note = document.createElement("p");
             note.className = "gg-layers-error";
             note.textContent = "图层加载失败 (layers failed to load): " + e.message;
             document.body.appendChild(note);
+            document.documentElement.setAttribute("data-layers", "failed");
         }});
 }})();
 </script>

@@ -91,7 +91,21 @@ _FOLD_AND_CLEAR = f"""
         if (lift) d.style.bottom = (parseFloat(getComputedStyle(d).bottom) + lift) + "px";
     }}
     function clearAll() {{ boxes.forEach(clear); }}
-    boxes.forEach(function (d) {{ d.addEventListener("toggle", function () {{ clear(d); }}); }});
+    // Opening a box: a MutationObserver answers in the microtasks of the task that opened it,
+    // so nothing is drawn, or measured, between the box opening and its rise ("toggle" comes
+    // in a later task).
+    var opened = new MutationObserver(function (changes) {{
+        changes.forEach(function (c) {{ clear(c.target); }});
+    }});
+    boxes.forEach(function (d) {{
+        opened.observe(d, {{attributes: true, attributeFilter: ["open"]}});
+    }});
+    // A control that grows or arrives later (the time slider once its frames are in) moves the
+    // boxes again before the next frame is drawn.
+    if (window.ResizeObserver) {{
+        var grown = new ResizeObserver(clearAll);
+        document.querySelectorAll(".leaflet-bottom").forEach(function (c) {{ grown.observe(c); }});
+    }}
     window.addEventListener("load", clearAll);
     window.addEventListener("resize", clearAll);
     clearAll();
