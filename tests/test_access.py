@@ -146,6 +146,9 @@ _PAGE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/work"): {"grid_worker", "admin"},
     ("GET", "/office"): set(OFFICERS),
     ("GET", "/dept"): {"department"},
+    ("GET", "/office/categories"): {"admin"},
+    ("GET", "/office/departments"): {"admin"},
+    ("GET", "/office/calendar"): {"admin"},
 }
 
 

@@ -90,41 +90,72 @@ def list_categories(session: SessionDep) -> list[dict[str, Any]]:
     return catalog.list_categories(session)
 
 
+#: A district's own departments (and a category's department) are named by code within the
+#: district: ``district`` picks it, the served district by default.
+DistrictQuery = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9]{6}$", description="adcode; default: the served district"),
+]
+
+
 @router.post("/categories", status_code=201)
 def create_category(
-    body: CategoryCreate, session: SessionDep, settings: SettingsDep
+    body: CategoryCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    district: DistrictQuery = None,
 ) -> dict[str, Any]:
     values = body.model_dump()
     values["attributes"] = [a.model_dump() for a in body.attributes]
-    return catalog.create_category(session, values, adcode=settings.district_adcode)
+    return catalog.create_category(session, values, adcode=district or settings.district_adcode)
 
 
 @router.patch("/categories/{code}")
 def update_category(
-    code: str, body: CategoryUpdate, session: SessionDep, settings: SettingsDep
+    code: str,
+    body: CategoryUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    district: DistrictQuery = None,
 ) -> dict[str, Any]:
     values = body.model_dump(exclude_unset=True)
-    return catalog.update_category(session, code, values, adcode=settings.district_adcode)
+    return catalog.update_category(
+        session, code, values, adcode=district or settings.district_adcode
+    )
 
 
 @router.get("/departments")
-def list_departments(session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
-    return catalog.list_departments(session, adcode=settings.district_adcode)
+def list_departments(
+    session: SessionDep, settings: SettingsDep, district: DistrictQuery = None
+) -> list[dict[str, Any]]:
+    return catalog.list_departments(session, adcode=district or settings.district_adcode)
 
 
 @router.post("/departments", status_code=201)
 def create_department(
-    body: DepartmentCreate, session: SessionDep, settings: SettingsDep
+    body: DepartmentCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    district: DistrictQuery = None,
 ) -> dict[str, Any]:
-    return catalog.create_department(session, body.model_dump(), adcode=settings.district_adcode)
+    return catalog.create_department(
+        session, body.model_dump(), adcode=district or settings.district_adcode
+    )
 
 
 @router.patch("/departments/{code}")
 def update_department(
-    code: str, body: DepartmentUpdate, session: SessionDep, settings: SettingsDep
+    code: str,
+    body: DepartmentUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    district: DistrictQuery = None,
 ) -> dict[str, Any]:
     return catalog.update_department(
-        session, code, body.model_dump(exclude_unset=True), adcode=settings.district_adcode
+        session,
+        code,
+        body.model_dump(exclude_unset=True),
+        adcode=district or settings.district_adcode,
     )
 
 
@@ -180,8 +211,9 @@ def _ledger_filter(
     date_from: datetime | None = Query(None, alias="from"),
     date_to: datetime | None = Query(None, alias="to"),
     overdue: bool | None = None,
+    district: str | None = Query(None, pattern=r"^[0-9]{6}$", description="adcode: one district"),
 ) -> LedgerFilter:
-    return LedgerFilter(grid, category, status, source, date_from, date_to, overdue)
+    return LedgerFilter(grid, category, status, source, date_from, date_to, overdue, district)
 
 
 LedgerDep = Annotated[LedgerFilter, Depends(_ledger_filter)]

@@ -11,7 +11,7 @@ so a page never does something the API would refuse. Thin: parse, call the libra
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -32,6 +32,7 @@ from geogrid.auth.principal import Principal
 from geogrid.errors import ConflictError, InvalidInputError, NotFoundError
 from geogrid.grids.signboard import grid_signboard, signboard_json
 from geogrid.issues import catalog
+from geogrid.issues.calendar import CHINA_TZ, list_calendar_days
 from geogrid.issues.detail import issue_detail
 from geogrid.issues.intake import NewIssue
 from geogrid.issues.ledger import LedgerFilter
@@ -56,7 +57,7 @@ from geogrid.rounds import (
 )
 from geogrid.storage.models import AdminArea, IssuePhoto, Staff
 
-__all__ = ["PAGES_STATIC_DIR", "router"]
+__all__ = ["DISTRICT_COOKIE", "PAGES_STATIC_DIR", "chosen_district", "router"]
 
 router = APIRouter(tags=["pages for people"])
 
@@ -69,6 +70,9 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.globals["LABELS"] = LABELS
+#: The district the pages were last switched to, kept across pages (the queues and lists are
+#: filtered to it).
+DISTRICT_COOKIE: Final = "geogrid_district"
 
 
 def _now(request: Request) -> datetime:
@@ -87,6 +91,20 @@ def _districts(session: Session) -> list[dict[str, str]]:
     return [{"code": r.code, "name": r.name} for r in rows]
 
 
+def chosen_district(request: Request, session: SessionDep, settings: SettingsDep) -> str:
+    """The district the pages show: ``?district=`` (the switcher's choice), else the one kept
+    in the :data:`DISTRICT_COOKIE` from an earlier choice, else the served district. A code
+    the installation does not hold is ignored, so a stale cookie never empties the queues."""
+    held = {d["code"] for d in _districts(session)}
+    for candidate in (request.query_params.get("district"), request.cookies.get(DISTRICT_COOKIE)):
+        if candidate and candidate in held:
+            return candidate
+    return str(settings.district_adcode)
+
+
+DistrictChoiceDep = Annotated[str, Depends(chosen_district)]
+
+
 def _render(
     request: Request,
     session: Session,
@@ -98,9 +116,10 @@ def _render(
     **context: Any,
 ) -> HTMLResponse:
     """A page with the shared frame: title bar, who is logged in, the district switcher
-    (shown only when the installation holds several districts)."""
+    (shown only when the installation holds several districts). A choice made with the
+    switcher (``?district=``) is kept in a cookie for the next pages."""
     districts = _districts(session)
-    chosen = request.query_params.get("district") or settings.district_adcode
+    chosen = chosen_district(request, session, settings)
     body = _env.get_template(template).render(
         request=request,
         principal=principal,
@@ -109,7 +128,17 @@ def _render(
         csrf_cookie=CSRF_COOKIE,
         **context,
     )
-    return HTMLResponse(body, status_code=status)
+    response = HTMLResponse(body, status_code=status)
+    if request.query_params.get("district") == chosen:
+        response.set_cookie(
+            DISTRICT_COOKIE,
+            chosen,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            secure=request.url.scheme == "https",
+            samesite="lax",
+        )
+    return response
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -314,21 +343,23 @@ def track_rating(
 # -- grid worker ----------------------------------------------------------------------------
 
 
-def _my_grids(session: Session, staff_id: int | None, now: datetime) -> list[dict[str, Any]]:
+def _my_grids(
+    session: Session, staff_id: int | None, now: datetime, district: str
+) -> list[dict[str, Any]]:
     if staff_id is None:
         return []
     codes = session.execute(
         text(
             "SELECT g.code, a.post FROM grid_assignments a JOIN grids g ON g.id = a.grid_id "
             "WHERE a.staff_id = :staff AND a.valid_to IS NULL AND g.retired_at IS NULL "
-            "ORDER BY g.code"
+            "AND g.district_adcode = :district ORDER BY g.code"
         ),
-        {"staff": staff_id},
+        {"staff": staff_id, "district": district},
     ).all()
     grids = []
     for code, post in codes:
-        board, chain, district = grid_signboard(session, code, now=now)
-        card = signboard_json(board, chain, district)
+        board, chain, home = grid_signboard(session, code, now=now)
+        card = signboard_json(board, chain, home)
         card["my_post"] = post
         grids.append(card)
     return grids
@@ -340,6 +371,7 @@ def work_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    district: DistrictChoiceDep,
     status: Annotated[
         Literal["reported", "accepted", "discussing", "decided", "in_progress", "resolved"] | None,
         Query(description="Only issues in this state, e.g. reported: new reports to accept"),
@@ -353,8 +385,8 @@ def work_page(
     if principal.role not in ("grid_worker", "admin"):
         return _forbidden_page(request, session, settings, principal, "网格员")
     now = _now(request)
-    grids = _my_grids(session, principal.staff_id, now)
-    items = queue(session, LedgerFilter(status=status), now=now, limit=30)
+    grids = _my_grids(session, principal.staff_id, now, district)
+    items = queue(session, LedgerFilter(status=status, district_adcode=district), now=now, limit=30)
     return _render(
         request,
         session,
@@ -482,6 +514,7 @@ def office_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    district: DistrictChoiceDep,
     grid: Annotated[str | None, Query(pattern=r"^[0-9]{6,18}$")] = None,
     category: Annotated[str | None, Query(max_length=16)] = None,
     status: Annotated[str | None, Query(max_length=200)] = None,
@@ -501,13 +534,14 @@ def office_page(
         status=status or None,
         source=source or None,
         overdue=overdue,
+        district_adcode=district,
     )
     items = queue(session, f, now=now, limit=50, offset=offset)
     board = None
     if grid and len(grid) >= 12:
         try:
-            b, chain, district = grid_signboard(session, grid, now=now)
-            board = signboard_json(b, chain, district)
+            b, chain, home = grid_signboard(session, grid, now=now)
+            board = signboard_json(b, chain, home)
         except NotFoundError:
             board = None
     return _render(
@@ -517,6 +551,7 @@ def office_page(
         "office.html",
         principal=principal,
         title="工作台",
+        section="queue",
         queue=items,
         filters={
             "grid": grid or "",
@@ -526,9 +561,111 @@ def office_page(
             "overdue": overdue,
         },
         categories=catalog.list_categories(session),
-        departments=catalog.list_departments(session, adcode=settings.district_adcode),
+        departments=catalog.list_departments(session, adcode=district),
         board=board,
         now=now,
+    )
+
+
+# -- the office's admin pages: the catalogue, departments, the holiday calendar ---------------
+
+
+def _admin_gate(
+    request: Request, session: Session, settings: Any, principal: Principal
+) -> Response | None:
+    """The login page for the public, the refusal page for anyone but an admin (the API's
+    writes behind these pages refuse them too), None for an admin."""
+    if principal.is_public:
+        return _login_redirect(request)
+    if not principal.is_admin:
+        return _forbidden_page(request, session, settings, principal, "管理员")
+    return None
+
+
+@router.get("/office/categories", response_class=HTMLResponse, summary="类别目录 (admins)")
+def office_categories_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    district: DistrictChoiceDep,
+) -> Response:
+    """The catalogue: name, deadline, department, active, through ``POST/PATCH /categories``."""
+    if (refused := _admin_gate(request, session, settings, principal)) is not None:
+        return refused
+    categories = catalog.list_categories(session, include_inactive=True)
+    departments = catalog.list_departments(session, adcode=district)
+    return _render(
+        request,
+        session,
+        settings,
+        "office_categories.html",
+        principal=principal,
+        title="类别目录",
+        section="categories",
+        categories=categories,
+        classes=[c for c in categories if c["parent_code"] is None],
+        departments=departments,
+        department_names={d["code"]: d["name"] for d in departments},
+    )
+
+
+@router.get("/office/departments", response_class=HTMLResponse, summary="承办部门 (admins)")
+def office_departments_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    district: DistrictChoiceDep,
+) -> Response:
+    """The district's departments, through ``POST/PATCH /departments``."""
+    if (refused := _admin_gate(request, session, settings, principal)) is not None:
+        return refused
+    departments = catalog.list_departments(session, adcode=district)
+    return _render(
+        request,
+        session,
+        settings,
+        "office_departments.html",
+        principal=principal,
+        title="承办部门",
+        section="departments",
+        departments=departments,
+        kinds=sorted({d["kind"] for d in departments} | {"other"}),
+    )
+
+
+@router.get("/office/calendar", response_class=HTMLResponse, summary="节假日 (admins)")
+def office_calendar_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    district: DistrictChoiceDep,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+) -> Response:
+    """Holidays and make-up working days of a year, national and the district's own, through
+    ``GET/POST/DELETE /calendar/days``."""
+    if (refused := _admin_gate(request, session, settings, principal)) is not None:
+        return refused
+    shown = year or _now(request).astimezone(CHINA_TZ).year
+    days = list_calendar_days(
+        session,
+        district_adcode=district,
+        date_from=date(shown, 1, 1),
+        date_to=date(shown, 12, 31),
+    )
+    return _render(
+        request,
+        session,
+        settings,
+        "office_calendar.html",
+        principal=principal,
+        title="节假日与调休",
+        section="calendar",
+        days=days,
+        year=shown,
+        years=range(shown - 1, shown + 2),
     )
 
 
@@ -577,14 +714,23 @@ def staff_away(
 
 @router.get("/dept", response_class=HTMLResponse, summary="部门工作台: issues dispatched to it")
 def dept_page(
-    request: Request, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    district: DistrictChoiceDep,
 ) -> Response:
     if principal.is_public:
         return _login_redirect(request)
     if principal.department_id is None:
         return _forbidden_page(request, session, settings, principal, "部门")
     now = _now(request)
-    items = queue(session, LedgerFilter(), now=now, department_id=principal.department_id)
+    items = queue(
+        session,
+        LedgerFilter(district_adcode=district),
+        now=now,
+        department_id=principal.department_id,
+    )
     return _render(
         request,
         session,
