@@ -106,6 +106,7 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     ("POST", "/grids/{code}/split"): OFFICER,
     ("POST", "/grids/import"): ADMIN,
     ("GET", "/maps/grids"): PUBLIC_READ,
+    ("POST", "/maps/shift"): PUBLIC_READ,  # reads: GeoJSON in, the same shifted out
     ("GET", "/analysis/grids"): PUBLIC_READ,
     ("GET", "/analysis/layers/grids"): PUBLIC_READ,  # what /maps/grids fetches
     # the report form and Open311: public

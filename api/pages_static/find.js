@@ -17,7 +17,7 @@
     for (const g of chain) {
       try {
         const feature = await api("GET", "/grids/" + g.code);
-        view.grid(feature, g === chain[chain.length - 1] ? undefined : { color: "#777", weight: 1, fillOpacity: 0 });
+        await view.grid(feature, g === chain[chain.length - 1] ? undefined : { color: "#777", weight: 1, fillOpacity: 0 });
       } catch (e) { /* a grid we may not draw: the signboard still answers */ }
     }
   }
@@ -37,7 +37,9 @@
       "<p>网格党组织：" + party + "</p>" +
       '<p><a href="/report?grid=' + escape(board.grid.code) + '">向本网格报事</a> · ' +
       '<a href="/find?grid=' + escape(board.grid.code) + '">分享本网格</a></p>';
-    history.replaceState(null, "", "/find?grid=" + encodeURIComponent(board.grid.code));
+    const query = new URLSearchParams(location.search);
+    query.set("grid", board.grid.code);
+    history.replaceState(null, "", "/find?" + query.toString());
     view.clear();
     drawChain(chain);
   }
@@ -76,7 +78,7 @@
       { enableHighAccuracy: true, timeout: 10000 }
     );
   });
-  view.map.on("click", (event) => locate({ lon: event.latlng.lng, lat: event.latlng.lat, crs: "wgs84" }));
+  view.map.on("click", (event) => locate({ lon: event.latlng.lng, lat: event.latlng.lat, crs: view.crs }));
   const shared = answer.dataset.grid;
   if (shared) api("GET", "/grids/" + shared + "/signboard").then(showBoard, (e) => { answer.textContent = e.message; });
 })();

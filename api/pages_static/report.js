@@ -12,23 +12,24 @@
   let point = null;
   let sending = false;
 
-  function setPoint(lon, lat, label) {
-    point = { lon: lon, lat: lat };
+  // a point in `crs`: WGS 84 from the GPS, the map's own (GCJ-02 over Amap) from a click
+  function setPoint(lon, lat, label, crs) {
+    point = { lon: lon, lat: lat, crs: crs };
     view.clear();
-    view.marker(lat, lon);
+    if (crs === view.crs) view.markerShown([lat, lon]); else view.marker(lat, lon).catch(() => {});
     where.textContent = label + "：" + lon.toFixed(6) + ", " + lat.toFixed(6);
   }
-  view.map.on("click", (e) => setPoint(e.latlng.lng, e.latlng.lat, "地图上选择的位置"));
+  view.map.on("click", (e) => setPoint(e.latlng.lng, e.latlng.lat, "地图上选择的位置", view.crs));
   document.getElementById("use-gps").addEventListener("click", () => {
     if (!navigator.geolocation) { toast("此浏览器不能定位，请填写地址或点击地图。"); return; }
     navigator.geolocation.getCurrentPosition(
-      (p) => setPoint(p.coords.longitude, p.coords.latitude, "我的位置"),
+      (p) => setPoint(p.coords.longitude, p.coords.latitude, "我的位置", "wgs84"),
       () => toast("未能获取位置，请填写地址或点击地图。"),
       { enableHighAccuracy: true, timeout: 10000 }
     );
   });
   if (form.dataset.grid) {
-    api("GET", "/grids/" + form.dataset.grid).then((f) => view.grid(f), () => {});
+    api("GET", "/grids/" + form.dataset.grid).then((f) => view.grid(f)).catch(() => {});
   }
 
   function resize(file) {
@@ -100,7 +101,7 @@
       description: description,
       consent: document.getElementById("r-consent").checked,
     };
-    if (point) { report.lon = point.lon; report.lat = point.lat; } else { report.address = address; }
+    if (point) { report.lon = point.lon; report.lat = point.lat; report.crs = point.crs; } else { report.address = address; }
     const name = document.getElementById("r-name").value.trim();
     const phone = document.getElementById("r-phone").value.trim();
     if (name) report.reporter_name = name;

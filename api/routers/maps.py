@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import folium
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.caching import AnswersDep
 from api.deps import SessionDep, SettingsDep
@@ -31,9 +32,11 @@ from api.routers.analysis_params import (
 )
 from geogrid.analysis.balance import drafts_mark
 from geogrid.analysis.gaps import DEFAULT_HOUSEHOLDS_NORM
+from geogrid.errors import InvalidInputError
 from geogrid.grids.proposals import DEFAULT_BAND
 from geogrid.maps.assets import MissingAssetsError, check_assets, render_html
 from geogrid.maps.balance_map import balance_map
+from geogrid.maps.basemaps import display_crs
 from geogrid.maps.frame import split_layers
 from geogrid.maps.gaps_map import gaps_map
 from geogrid.maps.grids_map import grids_map
@@ -251,3 +254,47 @@ def balance_layers(
         households_norm=households_norm,
         band=band,
     )
+
+
+class ShiftRequest(BaseModel):
+    """GeoJSON in WGS 84 to be drawn on a basemap: a geometry, a Feature or a
+    FeatureCollection (each geometry at most :data:`_MAX_SHIFT_BYTES` of JSON in all)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="a GeoJSON type")
+
+
+_MAX_SHIFT_BYTES = 2_000_000
+
+
+@router.post("/shift", summary="GeoJSON in the coordinates of a basemap (GCJ-02 for amap)")
+def shift_geojson(body: ShiftRequest, basemap: Basemap = "blank") -> dict[str, Any]:
+    """What a page's own Leaflet map draws over ``basemap``: the same GeoJSON, shifted by the
+    maps' one rule (:class:`geogrid.maps.basemaps.DisplayCRS`), so the people pages never
+    carry a second copy of the GCJ-02 formula. Unchanged for the WGS 84 basemaps."""
+    data = body.model_dump()
+    if len(json.dumps(data)) > _MAX_SHIFT_BYTES:
+        raise InvalidInputError(
+            f"Send at most {_MAX_SHIFT_BYTES} bytes of GeoJSON per request (split the layer).",
+            field="body",
+        )
+    shift = display_crs(basemap)
+    try:
+        if data["type"] == "FeatureCollection":
+            return {
+                **data,
+                "features": [
+                    {**f, "geometry": shift.geometry(f["geometry"])}
+                    for f in data.get("features") or []
+                ],
+            }
+        if data["type"] == "Feature":
+            return {**data, "geometry": shift.geometry(data["geometry"])}
+        return shift.geometry(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInputError(
+            f"This is not GeoJSON that can be drawn ({exc.__class__.__name__}): send a "
+            "geometry, a Feature or a FeatureCollection with lon/lat coordinates.",
+            field="body",
+        ) from exc

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import CSRF_COOKIE, PrincipalDep
 from api.deps import ActorDep, SessionDep, SettingsDep
+from api.routers.analysis_params import Basemap
 from api.routers.issues import get_photo_store
 from api.schemas_issues import IssueCreate
 from geogrid.auth.principal import Principal
@@ -46,6 +47,7 @@ from geogrid.issues.tracking import (
     tracking_view,
 )
 from geogrid.issues.workflow import LABELS
+from geogrid.maps.basemaps import display_crs, page_basemap
 from geogrid.rounds import (
     NewVisit,
     PatrolPointIn,
@@ -103,6 +105,23 @@ def chosen_district(request: Request, session: SessionDep, settings: SettingsDep
 
 
 DistrictChoiceDep = Annotated[str, Depends(chosen_district)]
+
+
+def page_map(basemap: Basemap = "blank") -> dict[str, Any]:
+    """The basemap of a page's map, chosen as on the ``/maps`` pages (``?basemap=``) and drawn
+    from the same definitions (:func:`geogrid.maps.basemaps.page_basemap`). Tianditu without
+    its key falls back to the blank basemap with a notice, rather than leaving a person with
+    no page."""
+    try:
+        return {**page_basemap(basemap), "notice": None}
+    except InvalidInputError:
+        return {
+            **page_basemap("blank"),
+            "notice": "天地图底图需要密钥（GEOGRID_TIANDITU_KEY），请联系管理员；现显示空白底图。",
+        }
+
+
+PageMapDep = Annotated[dict[str, Any], Depends(page_map)]
 
 
 def _render(
@@ -170,11 +189,19 @@ def find_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    basemap: PageMapDep,
     grid: Annotated[str | None, Query(pattern=r"^[0-9]{12,18}$")] = None,
 ) -> HTMLResponse:
     """A search box, "use my location" and a map; ``?grid=CODE`` is the shareable answer."""
     return _render(
-        request, session, settings, "find.html", principal=principal, title="查网格", grid=grid
+        request,
+        session,
+        settings,
+        "find.html",
+        principal=principal,
+        title="查网格",
+        grid=grid,
+        basemap=basemap,
     )
 
 
@@ -184,6 +211,7 @@ def report_page(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    basemap: PageMapDep,
     grid: Annotated[str | None, Query(pattern=r"^[0-9]{12,18}$")] = None,
 ) -> HTMLResponse:
     """The report form; ``?grid=CODE`` (from a signboard's QR code) names the grid."""
@@ -206,6 +234,7 @@ def report_page(
         grid=grid,
         grid_name=grid_name,
         max_photos=MAX_REPORT_PHOTOS,
+        basemap=basemap,
     )
 
 
@@ -365,6 +394,22 @@ def _my_grids(
     return grids
 
 
+def _issue_points(items: list[dict[str, Any]], basemap: str) -> list[dict[str, Any]]:
+    """The queue's issues as points of the worker's map, in the basemap's coordinates."""
+    located = [i for i in items if i.get("lon") is not None and i.get("lat") is not None]
+    lon, lat = display_crs(basemap).lonlat([i["lon"] for i in located], [i["lat"] for i in located])
+    return [
+        {
+            "id": i["id"],
+            "lon": float(x),
+            "lat": float(y),
+            "label": f"#{i['id']} {i['category_name']}",
+            "overdue": i["overdue"],
+        }
+        for i, x, y in zip(located, lon, lat, strict=True)
+    ]
+
+
 @router.get("/work", response_class=HTMLResponse, summary="网格员工作台: my grids, queue, rounds")
 def work_page(
     request: Request,
@@ -372,6 +417,7 @@ def work_page(
     settings: SettingsDep,
     principal: PrincipalDep,
     district: DistrictChoiceDep,
+    basemap: PageMapDep,
     status: Annotated[
         Literal["reported", "accepted", "discussing", "decided", "in_progress", "resolved"] | None,
         Query(description="Only issues in this state, e.g. reported: new reports to accept"),
@@ -398,6 +444,8 @@ def work_page(
         queue=items,
         queue_status=status,
         now=now,
+        basemap=basemap,
+        issue_points=_issue_points(items["items"], basemap["basemap"]),
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import folium
@@ -31,12 +32,15 @@ __all__ = [
     "BACKGROUND",
     "BASEMAPS",
     "DisplayCRS",
+    "TileSpec",
     "add_basemap",
     "add_html",
+    "basemap_tiles",
     "bounds_of",
     "display_crs",
     "escape_properties",
     "new_map",
+    "page_basemap",
     "title_box",
 ]
 
@@ -87,12 +91,32 @@ def display_crs(basemap: str) -> DisplayCRS:
     return DisplayCRS(basemap)
 
 
-def add_basemap(m: folium.Map, basemap: str, *, tianditu_key: str | None = None) -> None:
-    """Add the tile layers of ``basemap`` to ``m`` (none for ``blank``)."""
+@dataclass(frozen=True)
+class TileSpec:
+    """One tile layer of a basemap, as Leaflet's ``L.tileLayer`` takes it: the Folium map
+    pages and the people pages' own Leaflet maps (:func:`page_basemap`) draw the same ones."""
+
+    url: str
+    attribution: str
+    name: str
+    max_zoom: int
+    subdomains: str | None = None
+    overlay: bool = False
+
+
+_OSM = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+_OSM_ATTRIBUTION = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
+
+
+def basemap_tiles(basemap: str, *, tianditu_key: str | None = None) -> list[TileSpec]:
+    """The tile layers of ``basemap``, bottom first (none for ``blank``). Tianditu without a
+    key is refused with what to do about it."""
     _check(basemap)
     if basemap == "osm":
-        folium.TileLayer("OpenStreetMap", name="OpenStreetMap", max_zoom=MAX_ZOOM).add_to(m)
-    elif basemap == "tianditu":
+        return [TileSpec(_OSM, _OSM_ATTRIBUTION, "OpenStreetMap", MAX_ZOOM)]
+    if basemap == "tianditu":
         key = tianditu_key or os.environ.get(TIANDITU_KEY_ENV)
         if not key:
             raise InvalidInputError(
@@ -100,23 +124,48 @@ def add_basemap(m: folium.Map, basemap: str, *, tianditu_key: str | None = None)
                 "key from console.tianditu.gov.cn), or choose basemap=blank or osm",
                 value=basemap,
             )
-        for layer, name, overlay in (("vec", "天地图", False), ("cva", "天地图注记", True)):
-            folium.TileLayer(
+        return [
+            TileSpec(
                 _TIANDITU.format(layer=layer, key=key),
-                attr="&copy; 天地图 Tianditu",
-                name=name,
+                "&copy; 天地图 Tianditu",
+                name,
+                18,
                 subdomains="01234567",
                 overlay=overlay,
-                max_zoom=18,
-            ).add_to(m)
-    elif basemap == "amap":
+            )
+            for layer, name, overlay in (("vec", "天地图", False), ("cva", "天地图注记", True))
+        ]
+    if basemap == "amap":
+        return [
+            TileSpec(_AMAP, "&copy; 高德地图 AutoNavi (GCJ-02)", "高德地图", 18, subdomains="1234")
+        ]
+    return []
+
+
+def add_basemap(m: folium.Map, basemap: str, *, tianditu_key: str | None = None) -> None:
+    """Add the tile layers of ``basemap`` to ``m`` (none for ``blank``)."""
+    for tiles in basemap_tiles(basemap, tianditu_key=tianditu_key):
+        options: dict[str, Any] = {"subdomains": tiles.subdomains} if tiles.subdomains else {}
         folium.TileLayer(
-            _AMAP,
-            attr="&copy; 高德地图 AutoNavi (GCJ-02)",
-            name="高德地图",
-            subdomains="1234",
-            max_zoom=18,
+            tiles.url,
+            attr=tiles.attribution,
+            name=tiles.name,
+            overlay=tiles.overlay,
+            max_zoom=tiles.max_zoom,
+            **options,
         ).add_to(m)
+
+
+def page_basemap(basemap: str, *, tianditu_key: str | None = None) -> dict[str, Any]:
+    """What a page's own Leaflet map needs to draw ``basemap`` (``api/pages_static/map.js``):
+    its tile layers and the coordinates its vector layers are drawn in (``gcj02`` for Amap:
+    the page has them shifted by :class:`DisplayCRS`, through ``POST /maps/shift``, and sends
+    a clicked point with ``crs=gcj02``)."""
+    return {
+        "basemap": basemap,
+        "crs": "gcj02" if display_crs(basemap).gcj02 else "wgs84",
+        "tiles": [asdict(t) for t in basemap_tiles(basemap, tianditu_key=tianditu_key)],
+    }
 
 
 def new_map(
