@@ -223,6 +223,7 @@ _PUBLIC_READ_ROUTES: Final = (
     ("GET", re.compile(r"^/locate$")),
     ("GET", re.compile(r"^/grids/[^/]+/signboard$")),
     ("GET", re.compile(r"^/open311/")),
+    ("POST", re.compile(r"^/maps/shift$")),  # public, and a computation per call
 )
 
 

@@ -258,14 +258,12 @@ def balance_layers(
 
 class ShiftRequest(BaseModel):
     """GeoJSON in WGS 84 to be drawn on a basemap: a geometry, a Feature or a
-    FeatureCollection (each geometry at most :data:`_MAX_SHIFT_BYTES` of JSON in all)."""
+    FeatureCollection; the body is capped while it is read, like every JSON body
+    (:mod:`api.limits`)."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str = Field(description="a GeoJSON type")
-
-
-_MAX_SHIFT_BYTES = 2_000_000
 
 
 @router.post("/shift", summary="GeoJSON in the coordinates of a basemap (GCJ-02 for amap)")
@@ -274,11 +272,6 @@ def shift_geojson(body: ShiftRequest, basemap: Basemap = "blank") -> dict[str, A
     maps' one rule (:class:`geogrid.maps.basemaps.DisplayCRS`), so the people pages never
     carry a second copy of the GCJ-02 formula. Unchanged for the WGS 84 basemaps."""
     data = body.model_dump()
-    if len(json.dumps(data)) > _MAX_SHIFT_BYTES:
-        raise InvalidInputError(
-            f"Send at most {_MAX_SHIFT_BYTES} bytes of GeoJSON per request (split the layer).",
-            field="body",
-        )
     shift = display_crs(basemap)
     try:
         if data["type"] == "FeatureCollection":
