@@ -45,11 +45,48 @@ _HTTP_RULES: Final = {404: "not_found", 405: "method_not_allowed"}
 __all__ = [
     "PROBLEMS_PATH",
     "PROBLEM_JSON",
+    "PROBLEM_SCHEMA",
+    "document_problems",
     "install_problem_handlers",
     "problem_response",
     "problem_type",
     "unavailable_problem",
 ]
+
+
+#: Every error body, as the OpenAPI schema documents it (``components/schemas/Problem``).
+PROBLEM_SCHEMA: Final[dict[str, Any]] = {
+    "title": "Problem",
+    "description": (
+        "An error (RFC 9457, application/problem+json). `type` is `/problems/<rule>` and "
+        "resolves to the rule's description; refusals may add members of their own (the "
+        "`etag` to send, the `errors` of each invalid field...)."
+    ),
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "rule"],
+    "properties": {
+        "type": {"type": "string", "description": "`/problems/<rule>`"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What went wrong and how to fix it"},
+        "instance": {"type": "string", "description": "The path that answered"},
+        "rule": {"type": "string", "description": "The rule's slug (`GET /problems`)"},
+        "errors": {
+            "type": "array",
+            "description": "Each invalid field (an invalid request, 422)",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+_PROBLEM_REF: Final = {"$ref": "#/components/schemas/Problem"}
+_INVALID_INPUT: Final = "Invalid input (a request failing validation lists each field in `errors`)"
+#: FastAPI's own 422 body, which no route here answers with (they answer a Problem).
+_FASTAPI_VALIDATION_SCHEMAS: Final = ("HTTPValidationError", "ValidationError")
 
 
 def problem_type(rule: str) -> str:
@@ -141,8 +178,43 @@ def describe_problem(rule: str) -> dict[str, Any]:
     return {"type": problem_type(rule), "rule": rule, "description": RULES[rule]}
 
 
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI schema tell the truth about errors: FastAPI documents every 422 as
+    ``application/json`` with its own ``HTTPValidationError`` body, while the app answers
+    every invalid request with a Problem (:func:`install_problem_handlers`)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    responses = (
+                        operation.get("responses", {}) if isinstance(operation, dict) else {}
+                    )
+                    if "422" in responses:
+                        described = responses["422"].get("description")
+                        responses["422"] = {
+                            # a route's own words about its 422 stay; FastAPI's are replaced
+                            "description": described
+                            if described and described != "Validation Error"
+                            else _INVALID_INPUT,
+                            "content": {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}},
+                        }
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name in _FASTAPI_VALIDATION_SCHEMAS:
+                components.pop(name, None)
+            components["Problem"] = PROBLEM_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Answer every error as problem+json, and serve the problem types at ``/problems``."""
+    """Answer every error as problem+json, document it so in the OpenAPI schema, and serve
+    the problem types at ``/problems``."""
+    document_problems(app)
 
     @app.exception_handler(GeogridError)
     async def _geogrid_error(request: Request, exc: GeogridError) -> Response:

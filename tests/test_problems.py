@@ -26,6 +26,7 @@ from tests.test_grids_support import Leaf, etag, pick_leaf
 from tests.test_issues_routing import report
 
 ROOT = Path(__file__).resolve().parents[1]
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
 @dataclass
@@ -207,6 +208,28 @@ def test_unknown_problem_type_is_404_and_the_list_covers_every_rule(world: World
     assert missing.status_code == 404 and missing.json()["type"] == "/problems/not_found"
     listed = world.client.get("/problems").json()["problems"]
     assert [p["rule"] for p in listed] == sorted(RULES)
+
+
+def test_the_schema_documents_an_invalid_request_as_the_problem_it_answers(
+    world: World,
+) -> None:
+    schema = world.client.get("/openapi.json").json()
+    invalid = [
+        op["responses"]["422"]
+        for item in schema["paths"].values()
+        for op in item.values()
+        if "422" in op.get("responses", {})
+    ]
+    assert len(invalid) > 50
+    assert all(
+        r["content"] == {"application/problem+json": {"schema": PROBLEM_REF}} for r in invalid
+    )
+    assert "HTTPValidationError" not in str(schema)
+    problem = schema["components"]["schemas"]["Problem"]
+    answer = world.client.get("/grids", params={"limit": "many"})
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert set(problem["required"]) <= set(answer.json())
 
 
 # -- the catalogue ----------------------------------------------------------------------------

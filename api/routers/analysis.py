@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from api.caching import AnswersDep
 from api.deps import SessionDep
 from api.limits import heavy_analysis
+from api.responses import GeoJSONResponse
 from api.routers.analysis_params import (
     DistrictDep,
     GapTableParamsDep,
@@ -46,14 +47,16 @@ from geogrid.grids.proposals import DEFAULT_BAND
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 
-GEOJSON = "application/geo+json"
-
 
 def geojson(body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(body, media_type=GEOJSON)
+    return GeoJSONResponse(body)
 
 
-@router.get("/grids", summary="Current grids with their signboards (GeoJSON)")
+@router.get(
+    "/grids",
+    response_class=GeoJSONResponse,
+    summary="Current grids with their signboards (GeoJSON)",
+)
 def grids(session: SessionDep, district: DistrictDep, answers: AnswersDep) -> Response:
     return answers.respond(
         lambda: geojson(
@@ -83,7 +86,11 @@ def heatmap(
     return answers.respond(render)
 
 
-@router.get("/rates", summary="Issues per 1 000 households per grid (GeoJSON)")
+@router.get(
+    "/rates",
+    response_class=GeoJSONResponse,
+    summary="Issues per 1 000 households per grid (GeoJSON)",
+)
 def rates(
     session: SessionDep,
     district: DistrictDep,
@@ -102,6 +109,7 @@ def rates(
 
 @router.get(
     "/hotspots",
+    response_class=GeoJSONResponse,
     summary="Getis-Ord Gi* hot and cold grids (GeoJSON)",
     dependencies=[Depends(heavy_analysis)],
 )
@@ -123,6 +131,7 @@ def hotspots(
 
 @router.get(
     "/gaps",
+    response_class=GeoJSONResponse,
     summary="Coverage gaps: territory, overlaps, posts, workload, activity",
     dependencies=[Depends(heavy_analysis)],
 )

@@ -20,6 +20,7 @@ from api.preconditions import (
     expected_versions,
     parse_if_match,
 )
+from api.responses import GEOJSON, GeoJSONResponse, answers_in
 from api.schemas_grids import (
     GridFeatureCreate,
     GridFeatureRead,
@@ -43,7 +44,6 @@ from geogrid.spatial.bbox import parse_bbox
 
 router = APIRouter(tags=["grids"])
 
-GEOJSON = "application/geo+json"
 Code = Annotated[str, Path(description="The grid code (12, 15 or 18 digits).")]
 At = Annotated[
     str | None,
@@ -63,7 +63,7 @@ Reason = Annotated[str | None, Query(description="Why: stored as change_reason."
 def _geojson(
     body: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type=GEOJSON, headers=headers)
+    return GeoJSONResponse(body, status_code=status, headers=headers)
 
 
 def _feature(record: GridRecord, fixes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -126,7 +126,11 @@ def _edited(result: drawing.EditResult, *, created: bool = False) -> JSONRespons
     return _geojson(_feature(record, result.fixes), status=201 if created else 200, headers=headers)
 
 
-@router.get("/grids", summary="Grids as a FeatureCollection, filtered and paged")
+@router.get(
+    "/grids",
+    response_class=GeoJSONResponse,
+    summary="Grids as a FeatureCollection, filtered and paged",
+)
 def list_grids(
     request: Request,
     session: SessionDep,
@@ -158,7 +162,12 @@ def list_grids(
     return _geojson(feature_collection(records, number_matched=matched, links=links))
 
 
-@router.post("/grids", status_code=201, summary="Create a grid (the server issues the code)")
+@router.post(
+    "/grids",
+    status_code=201,
+    response_class=GeoJSONResponse,
+    summary="Create a grid (the server issues the code)",
+)
 def create_grid(
     session: SessionDep,
     actor: ActorDep,
@@ -182,7 +191,9 @@ def create_grid(
     return _edited(result, created=True)
 
 
-@router.post("/grids/merge", summary="Merge adjacent sibling grids into one new grid")
+@router.post(
+    "/grids/merge", status_code=201, summary="Merge adjacent sibling grids into one new grid"
+)
 def merge_grids(
     session: SessionDep,
     actor: ActorDep,
@@ -224,7 +235,11 @@ def get_grid(
     return _geojson(_feature(record), headers=headers)
 
 
-@router.patch("/grids/{code}", summary="Edit geometry and/or attributes: a new version")
+@router.patch(
+    "/grids/{code}",
+    response_class=GeoJSONResponse,
+    summary="Edit geometry and/or attributes: a new version",
+)
 def update_grid(
     session: SessionDep,
     actor: ActorDep,
@@ -254,6 +269,7 @@ def update_grid(
 
 @router.delete(
     "/grids/{code}",
+    response_class=GeoJSONResponse,
     summary="Retire a grid (history stays; 409 with children)",
     description="Records who retired it and why; moves its open issues by location (to the "
     "deepest current general grid, or the district queue); ends its staff assignments and "
@@ -282,6 +298,7 @@ def retire_grid(
 @router.get(
     "/grids/{code}/signboard",
     summary="The grid's signboard (网格信息公示牌): A/B posts, on duty, party branch",
+    responses=answers_in("text/html"),
     response_model=None,
 )
 def get_signboard(
@@ -299,19 +316,25 @@ def get_signboard(
     return JSONResponse(signboard_json(board, chain, district))
 
 
-@router.get("/grids/{code}/children", summary="Child grids")
+@router.get("/grids/{code}/children", response_class=GeoJSONResponse, summary="Child grids")
 def grid_children(session: SessionDep, code: Code, at: At = None) -> JSONResponse:
     records = repo.children(session, code, at=repo.parse_at(at))
     return _geojson(feature_collection(records, number_matched=len(records)))
 
 
-@router.get("/grids/{code}/ancestors", summary="Parent, grandparent... nearest first")
+@router.get(
+    "/grids/{code}/ancestors",
+    response_class=GeoJSONResponse,
+    summary="Parent, grandparent... nearest first",
+)
 def grid_ancestors(session: SessionDep, code: Code, at: At = None) -> JSONResponse:
     records = repo.ancestors(session, code, at=repo.parse_at(at))
     return _geojson(feature_collection(records, number_matched=len(records)))
 
 
-@router.get("/grids/{code}/history", summary="Every version: who, when, why")
+@router.get(
+    "/grids/{code}/history", response_class=GeoJSONResponse, summary="Every version: who, when, why"
+)
 def grid_history(session: SessionDep, code: Code) -> JSONResponse:
     records = repo.history(session, code)
     return _geojson(
@@ -326,6 +349,7 @@ def grid_history(session: SessionDep, code: Code) -> JSONResponse:
 
 @router.post(
     "/grids/{code}/restore",
+    response_class=GeoJSONResponse,
     summary="Bring back an old version as a new version; un-retire a retired grid",
     description="On a retired grid (`version` defaults to its last one): brings it back with "
     "the same code when its boundary still fits the current parent and siblings (422 naming "
@@ -398,6 +422,10 @@ def split_grid(
     return JSONResponse(result.as_dict(), status_code=201)
 
 
-@router.get("/grids/{code}/gaps", summary="Holes between the children, and their overlaps")
+@router.get(
+    "/grids/{code}/gaps",
+    response_class=GeoJSONResponse,
+    summary="Holes between the children, and their overlaps",
+)
 def grid_gaps(session: SessionDep, settings: SettingsDep, code: Code) -> JSONResponse:
     return _geojson(children_gaps.gaps(session, code, tolerance_m=settings.geometry_tolerance_m))

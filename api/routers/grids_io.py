@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import ActorDep, SessionDep, SettingsDep
+from api.responses import answers_in
 from geogrid.errors import InvalidInputError
 from geogrid.grids.io_export import export_to_bytes
 from geogrid.grids.io_formats import GridFormat
@@ -52,6 +53,7 @@ def upload_filename(name: str | None) -> str:
     "/grids/export",
     summary="Download the grids as a file (GeoJSON, GeoPackage, zipped Shapefile, KML, CSV+WKT)",
     response_class=Response,
+    responses=answers_in(*sorted({f.media_type.split(";")[0] for f in GridFormat})),
 )
 def export_grids(
     session: SessionDep,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.auth import PrincipalDep
 from api.deps import ActorDep, SessionDep, SettingsDep, actor_or
 from api.preconditions import IfMatchHeader, entity_tag, expected_version, parse_if_match
+from api.responses import answers_in
 from api.schemas_issues import (
     AgendaDecisions,
     CalendarDaysCreate,
@@ -43,6 +44,8 @@ from geogrid.issues.photos import PhotoSettings, PhotoStore
 from geogrid.issues.transitions import TransitionRequest, escalate, transition
 
 router = APIRouter(tags=["issues"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 #: A report names its reporter, a deliberation the council, when X-Actor is absent.
 ReporterDep = Annotated[str, Depends(actor_or("reporter"))]
@@ -230,7 +233,11 @@ def list_issues(
     return ledger_page(session, f, now=_now(), limit=limit, offset=offset)
 
 
-@router.get("/issues/export")
+@router.get(
+    "/issues/export",
+    response_class=Response,
+    responses=answers_in("text/csv", XLSX),
+)
 def export_issues(
     session: SessionDep, f: LedgerDep, format: Literal["csv", "xlsx"] = "csv"
 ) -> Response:
@@ -239,7 +246,7 @@ def export_issues(
     if format == "xlsx":
         return Response(
             write_xlsx(rows),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            media_type=XLSX,
             headers={"Content-Disposition": 'attachment; filename="issues.xlsx"'},
         )
     return Response(
@@ -400,7 +407,7 @@ def remove_calendar_day(
 # -- deliberation day ------------------------------------------------------------------------
 
 
-@router.get("/grids/{code}/agenda", response_model=None)
+@router.get("/grids/{code}/agenda", response_model=None, responses=answers_in("text/html"))
 def grid_agenda(
     code: str,
     session: SessionDep,

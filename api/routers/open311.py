@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from api.deps import SessionDep, SettingsDep
+from api.responses import answers_in
 from geogrid.auth.accounts import check_open311_key
 from geogrid.errors import DatabaseUnavailableError, GeogridError
 from geogrid.issues import open311
@@ -29,6 +30,8 @@ from geogrid.issues.open311_xml import render_xml
 _ATTRIBUTE = re.compile(r"^attribute\[(.+)\]$")
 FORMATS = ("json", "xml")
 XML_MEDIA_TYPE = "text/xml"
+#: Each answer is JSON or, for `.xml`, XML (GeoReport v2).
+OR_XML: Final = answers_in(XML_MEDIA_TYPE)
 
 
 def _render(kind: str, fmt: str, payload: Any, status: int) -> Response:
@@ -70,25 +73,25 @@ def _answer(kind: str, fmt: str, call: Callable[[], Any], status: int = 200) -> 
         return _errors(fmt, exc)
 
 
-@router.get("/discovery.{fmt}")
+@router.get("/discovery.{fmt}", responses=OR_XML)
 def discovery(fmt: str, request: Request) -> Response:
     base = str(request.url_for("discovery", fmt="json"))[: -len("/discovery.json")]
     return _answer("discovery", fmt, lambda: open311.discovery(base))
 
 
-@router.get("/services.{fmt}")
+@router.get("/services.{fmt}", responses=OR_XML)
 def services(fmt: str, session: SessionDep) -> Response:
     return _answer("services", fmt, lambda: open311.services(session))
 
 
-@router.get("/services/{service_code}.{fmt}")
+@router.get("/services/{service_code}.{fmt}", responses=OR_XML)
 def service_definition(service_code: str, fmt: str, session: SessionDep) -> Response:
     return _answer(
         "service_definition", fmt, lambda: open311.service_definition(session, service_code)
     )
 
 
-@router.post("/requests.{fmt}")
+@router.post("/requests.{fmt}", status_code=201, responses=answers_in(XML_MEDIA_TYPE, status=201))
 async def post_request(
     fmt: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -123,7 +126,7 @@ async def post_request(
     )
 
 
-@router.get("/requests.{fmt}")
+@router.get("/requests.{fmt}", responses=OR_XML)
 def list_requests(
     fmt: str,
     session: SessionDep,
@@ -148,11 +151,11 @@ def list_requests(
     )
 
 
-@router.get("/requests/{request_id}.{fmt}")
+@router.get("/requests/{request_id}.{fmt}", responses=OR_XML)
 def get_request(request_id: str, fmt: str, session: SessionDep) -> Response:
     return _answer("requests", fmt, lambda: open311.get_request(session, request_id))
 
 
-@router.get("/tokens/{token}.{fmt}")
+@router.get("/tokens/{token}.{fmt}", responses=OR_XML)
 def token(token: str, fmt: str, session: SessionDep) -> Response:
     return _answer("requests", fmt, lambda: open311.token_lookup(session, token))

@@ -12,19 +12,19 @@ from fastapi import APIRouter, Body, Header, Path, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep
+from api.responses import GeoJSONResponse
 from geogrid.errors import InvalidInputError
 from geogrid.grids import proposals
 from geogrid.grids import repository as repo
 
-router = APIRouter(tags=["proposals"])
+router = APIRouter(tags=["proposals"], default_response_class=GeoJSONResponse)
 
-GEOJSON = "application/geo+json"
 Actor = Annotated[str, Header(alias="X-Actor", description="Who acts (percent-encoded).")]
 ProposalId = Annotated[int, Path(description="The proposal's id.")]
 
 
 def _out(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type=GEOJSON)
+    return GeoJSONResponse(body, status_code=status)
 
 
 @router.post("/grids/{code}/proposals", status_code=201, summary="Propose balanced child grids")
