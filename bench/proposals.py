@@ -49,7 +49,9 @@ def main() -> None:
             print(
                 f"{code}: {spent:6.2f} s  {addresses:5d} addresses  "
                 f"{made['parameters']['units']:4d} units  "
-                f"{made['figures']['grids_before']:3d} → {made['figures']['grids_after']:3d} grids"
+                f"{made['figures']['grids_before']:3d} → {made['figures']['grids_after']:3d} grids "
+                f"(households/target {made['figures']['grids_for_target']:3d}), "
+                f"{made['figures']['edges_on_current_share']:.2f} of edges on current ones"
             )
         trans.rollback()
     engine.dispose()

@@ -1,7 +1,7 @@
 """Proposed grids (智能划网): draw balanced child grids of a grid, store them as a draft, and
 apply the draft as one all-or-nothing boundary change, or discard it.
 
-The partition itself is :mod:`geogrid.spatial.regions` (PySAL ``spopt`` max-p on Voronoi
+The partition itself is :mod:`geogrid.spatial.regions` (PySAL ``spopt`` SKATER on Voronoi
 cells of the address registry); this module loads what it needs from the database, keeps the
 codes of the children that barely change, stores the draft with its figures, lets an officer
 move a vertex, and applies it through the boundary machinery of :mod:`geogrid.grids.restructure`
@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -38,9 +38,13 @@ from geogrid.grids.geojson import GridRecord
 from geogrid.grids.validation import area_m2, check_polygonal
 from geogrid.spatial.partition import as_multipolygon
 from geogrid.spatial.regions import (
+    Region,
     WeightedPoints,
     balance_share,
+    edge_share,
+    faces_of,
     kmeans_baseline,
+    labels_of,
     polsby_popper,
     propose_regions,
     tessellate,
@@ -53,6 +57,7 @@ __all__ = [
     "ProposalInputs",
     "apply_proposal",
     "discard_proposal",
+    "draw",
     "get_proposal",
     "gini",
     "load_inputs",
@@ -226,11 +231,60 @@ def _households_of(
     return [int(s or 0) for s in shares]
 
 
+def _edges_of(children: Sequence[GridRecord]) -> BaseGeometry | None:
+    """The current child grids' edges (lines), or None when there is no child."""
+    if not children:
+        return None
+    return shapely.union_all([c.geom.boundary for c in children])
+
+
 def _lines_of(lines: BaseGeometry | None, parent: BaseGeometry) -> BaseGeometry | None:
     if lines is None:
         return None
     clipped = shapely.intersection(lines, parent)
     return None if clipped.is_empty else clipped
+
+
+def draw(
+    inputs: ProposalInputs,
+    *,
+    target: float,
+    band: float = DEFAULT_BAND,
+    k: int | None = None,
+    lines: BaseGeometry | None = None,
+    seed: int = 0,
+    follow: bool = True,
+) -> tuple[list[Polygon], np.ndarray, list[Region]]:
+    """The proposed regions of ``inputs`` (no database): the units (address Voronoi cells cut
+    along the current child edges, the dedicated grids and ``lines``), their households, and
+    the regions :func:`geogrid.spatial.regions.propose_regions` draws from them.
+
+    ``follow`` (default) makes regions end on the current child edges and prefer the lines;
+    ``follow=False`` ignores both (to measure what following them gains).
+    """
+    parent = inputs.parent.geom
+    clipped = _lines_of(lines, parent)
+    units, weights = tessellate(
+        parent,
+        inputs.points,
+        edges=[c.geom for c in inputs.children] if follow else (),
+        keep_whole=[d.geom for d in inputs.dedicated],
+        lines=clipped,
+    )
+    blocks = labels_of(units, [c.geom for c in inputs.children]) if follow else None
+    faces = labels_of(units, faces_of(parent, clipped)) if follow and clipped is not None else None
+    regions = propose_regions(
+        parent,
+        units,
+        weights,
+        target=target,
+        band=band,
+        k=k,
+        seed=seed,
+        blocks=blocks,
+        faces=faces,
+    )
+    return units, weights, regions
 
 
 def propose(
@@ -249,7 +303,7 @@ def propose(
     """Compute a proposal for the children of ``code`` and store it as a draft.
 
     ``target_households`` defaults to the households norm of the gaps analysis; ``k`` fixes the
-    number of grids (region-k-means instead of max-p); ``lines`` (roads, rivers) cut the cells
+    number of grids (region-k-means instead of SKATER); ``lines`` (roads, rivers) cut the cells
     so that grid edges can follow them. Returns the stored draft (:func:`get_proposal`).
     """
     target = target_households or DEFAULT_HOUSEHOLDS_NORM
@@ -267,13 +321,7 @@ def propose(
             "import) so a proposal can weigh households.",
             rule="no_addresses",
         )
-    units, weights = tessellate(
-        parent.geom,
-        inputs.points,
-        keep_whole=[d.geom for d in inputs.dedicated],
-        lines=_lines_of(lines, parent.geom),
-    )
-    regions = propose_regions(parent.geom, units, weights, target=target, band=band, k=k, seed=seed)
+    units, _, regions = draw(inputs, target=target, band=band, k=k, lines=lines, seed=seed)
     geoms = [r.geom for r in regions]
     total = parent.households if not inputs.children else None
     if inputs.children and all(c.households is not None for c in inputs.children):
@@ -294,6 +342,15 @@ def propose(
     )
     figures["codes_kept"] = [c for c in kept if c]
     figures["tiling"] = _tiling(parent.geom, geoms)
+    figures["grids_for_target"] = max(1, round(sum(households) / target))
+    current_edges = _edges_of(inputs.children)
+    figures["edges_on_current_share"] = round(edge_share(geoms, parent.geom, current_edges), 3)
+    figures["edges_on_current_share_kmeans_baseline"] = round(
+        edge_share([r.geom for r in baseline], parent.geom, current_edges), 3
+    )
+    clipped = _lines_of(lines, parent.geom)
+    if clipped is not None:
+        figures["edges_on_lines_share"] = round(edge_share(geoms, parent.geom, clipped), 3)
     row = GridProposal(
         district_adcode=parent.district_adcode,
         parent_id=parent.grid_id,
@@ -305,7 +362,7 @@ def propose(
             "k": k,
             "band": band,
             "seed": seed,
-            "method": "region-k-means" if k else "max-p",
+            "method": "region-k-means" if k else "skater",
             "lines": lines is not None,
             "units": len(units),
         },

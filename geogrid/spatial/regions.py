@@ -9,13 +9,14 @@ The method is the field's, not a home-made heuristic:
    parent, cut along the current child-grid edges (so regions can follow them) and along any
    given lines (roads, rivers); units inside a dedicated grid are dissolved into one unit so
    the dedicated grid is never cut;
-2. PySAL ``spopt`` max-p regionalisation on those units (Duque, Anselin & Rey 2012): as many
-   regions as possible, each with households at least the floor, contiguous by construction
-   (rook contiguity of the units), with the unit centroids as the attributes whose
-   within-region dissimilarity it minimises, which makes regions compact;
-   regions above the ceiling are split again by max-p with the same floor;
+2. the contiguity of the units, without the links across the edge of two current child
+   grids that can each stand alone, so regions end on the current edges;
+3. on each connected piece, PySAL ``spopt`` SKATER (Assunção et al. 2006) with
+   ``round(households / target)`` regions, its dissimilarity replaced so that the score weighs
+   compactness, balance of households and a households floor, and the spanning tree avoids
+   crossing given lines (see :func:`_skater`); regions above the ceiling are cut again;
    or, when the number of regions is fixed (``k``), ``spopt`` region-k-means;
-3. each region is the union of its units, a single polygon because the units are contiguous.
+4. each region is the union of its units, a single polygon because the units are contiguous.
 
 All lengths and areas in metres: coordinates are scaled by cos(latitude) for the diagram and
 areas are measured on the ellipsoid (:func:`geogrid.grids.validation.area_m2`).
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+import shapely.ops
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -39,7 +41,10 @@ __all__ = [
     "Region",
     "WeightedPoints",
     "balance_share",
+    "edge_share",
+    "faces_of",
     "kmeans_baseline",
+    "labels_of",
     "polsby_popper",
     "propose_regions",
     "tessellate",
@@ -48,8 +53,15 @@ __all__ = [
 
 #: Shared edges shorter than this (in degrees of latitude, ~0.1 m) are corner touches.
 _EDGE_DEG = 1e-6
-#: Construction tries of max-p (each a random growth order); the largest p wins.
-_CONSTRUCTION_TRIES = 8
+#: How much balance weighs against compactness in SKATER's score: a region 10 % off its
+#: share of households costs as much as 10 % of the whole piece's spread around its centre.
+_BALANCE_WEIGHT = 10.0
+#: What a region pays per pair of units on opposite sides of a given line (m of centroid
+#: distance): a few times the spacing of address cells, so a border moves onto a nearby road
+#: rather than through the cells beside it, but not across a whole block for it.
+_LINE_PENALTY_M = 250.0
+#: One metre in degrees of latitude.
+_ONE_M_DEG = 1 / 111_320
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +146,18 @@ def tessellate(
                 cut.append(u)
         units = cut
     for whole in keep_whole:
+        # cut the units along its edge first, so no unit straddles it
+        units = [
+            p
+            for u in units
+            for g in (
+                (shapely.intersection(u, whole), shapely.difference(u, whole))
+                if u.intersects(whole.boundary)
+                else (u,)
+            )
+            for p in _explode(g)
+            if p.area > 0
+        ]
         inner = [i for i, u in enumerate(units) if whole.contains(u.representative_point())]
         if len(inner) > 1:
             merged = _explode(shapely.union_all([units[i] for i in inner]))
@@ -238,72 +262,96 @@ def _solve(
     floor: float,
     k: int | None,
     seed: int,
+    attrs: np.ndarray,
+    target: float,
+    ceiling: float = math.inf,
 ) -> list[list[int]]:
-    """Labels of one connected set of units: max-p (floor) or region-k-means (k)."""
+    """Groups of one connected set of units: SKATER with ``round(households / target)``
+    regions and the households floor (``k`` None), or region-k-means with ``k`` regions."""
     import libpysal
     from spopt.region import RegionKMeansHeuristic
 
     total = float(weights[members].sum())
-    if len(members) == 1 or (k is None and total < 2 * floor) or k == 1:
+    # about households/target regions, but enough that none need exceed the ceiling
+    n = k if k is not None else max(1, round(total / target), math.ceil(total / ceiling))
+    if len(members) == 1 or n <= 1:
         return [members]
-    index = {u: n for n, u in enumerate(members)}
+    index = {u: i for i, u in enumerate(members)}
     local = {index[u]: [index[v] for v in nbrs[u] if v in index] for u in members}
-    cent = np.array(
-        [[units[u].centroid.x * _scale(units[u]), units[u].centroid.y] for u in members]
-    )
-    cent = (cent - cent.mean(axis=0)) * 111_320.0  # metres, roughly: only their spread matters
+    sub = attrs[members]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w = libpysal.weights.W(local, silence_warnings=True)
         np.random.seed(seed)
         if k is not None:
-            model = RegionKMeansHeuristic(cent, min(k, len(members)), w)
+            model = RegionKMeansHeuristic(sub[:, :2], min(k, len(members)), w)
             model.solve()
             labels = np.asarray(model.labels_)
         else:
-            labels = _maxp_construction(cent, weights[members], w, floor, seed=seed)
+            labels = _skater(sub, weights[members], w, n=n, floor=floor)
     groups: dict[int, list[int]] = {}
-    for n, lab in enumerate(labels):
-        groups.setdefault(int(lab), []).append(members[n])
-    # max-p leaves units it could not place (label 0 / -1 in some versions) as their own group:
-    # give each to the neighbouring region it touches most
+    for i, lab in enumerate(labels):
+        groups.setdefault(int(lab), []).append(members[i])
     return [g for g in groups.values() if g]
 
 
-def _maxp_construction(
-    attrs: np.ndarray, households: np.ndarray, w: object, floor: float, *, seed: int
+def _skater(
+    attrs: np.ndarray, households: np.ndarray, w: object, *, n: int, floor: float
 ) -> np.ndarray:
-    """Labels from the construction phase of spopt's max-p heuristic (Wei, Rey & Knaap 2021):
-    grow regions from seeds until each reaches the floor, enclaves assigned to the nearest
-    region, several tries, the largest p kept; of those, the least heterogeneous.
+    """Labels from spopt's SKATER (Assunção et al. 2006): the minimum spanning tree of the
+    units' dissimilarity, cut ``n - 1`` times where the cut lowers the map's score most.
 
-    spopt's ``MaxPHeuristic`` follows this with a simulated annealing that only lowers the
-    heterogeneity (never changes p) and stops after ``n`` moves without improvement: minutes
-    on the ~500 address cells of one community, so we stop after construction and let the
-    tries pick the tightest partition.
+    spopt lets the dissimilarity be replaced (``spanning_forest_kwds``), which is how the
+    office's rules enter:
+
+    - between neighbours (the tree): centroid distance, plus :data:`_LINE_PENALTY_M` when a
+      road or river separates them, so the tree crosses each line as rarely as it can and
+      the cut that splits a piece in two falls on a line when one is near;
+    - within a region (the score): its units' distance to its centre (compactness) plus the
+      squared relative gap between its households and ``total / n`` (balance); infinite
+      below the households ``floor``, so no region is cut below it.
     """
-    from scipy.spatial.distance import pdist, squareform
-    from spopt.region.maxp import _construction_phase
+    import pandas as pd
+    from sklearn.metrics.pairwise import manhattan_distances
+    from spopt.region import Skater
 
-    np.random.seed(seed)
-    dist = squareform(pdist(attrs, metric="cityblock"))
-    _, tries = _construction_phase(
-        np.arange(len(attrs)), attrs, households, dist, w, floor, 2, _CONSTRUCTION_TRIES
+    goal = float(households.sum()) / n
+    xy = attrs[:, :2]
+    spread = float(np.abs(xy - xy.mean(axis=0)).sum()) or 1.0
+    data = np.column_stack(
+        [xy, households, attrs[:, 2:].argmax(axis=1) if attrs.shape[1] > 2 else np.zeros(len(xy))]
     )
-    best: np.ndarray | None = None
-    best_cost = math.inf
-    for label, regions, _ in tries:
-        cost = sum(float(dist[np.ix_(m, m)].sum()) for m in regions.values())
-        if cost < best_cost:
-            best, best_cost = np.asarray(label), cost
-    assert best is not None
-    return best
+    lined = attrs.shape[1] > 2
+
+    def dissimilarity(x: np.ndarray, centre: np.ndarray | None = None) -> np.ndarray:
+        if centre is None:
+            d = manhattan_distances(x[:, :2])
+            if lined:
+                d = d + _LINE_PENALTY_M * (x[:, 3][:, None] != x[:, 3][None, :])
+            return d
+        held = float(x[:, 2].sum())
+        if held < floor:
+            return np.full((len(x), 1), np.inf)
+        d = manhattan_distances(x[:, :2], centre[:, :2])
+        return d + _BALANCE_WEIGHT * spread * ((held - goal) / goal) ** 2 / len(x)
+
+    names = ["x", "y", "hh", "face"]
+    frame = pd.DataFrame(data, columns=names)
+    model = Skater(
+        frame,
+        w,
+        names,
+        n_clusters=n,
+        spanning_forest_kwds={"dissimilarity": dissimilarity},
+    )
+    model.solve()
+    return np.asarray(model.labels_)
 
 
 def _reattach_small(
     groups: list[list[int]], weights: np.ndarray, nbrs: dict[int, list[int]], floor: float
 ) -> list[list[int]]:
-    """Regions below the floor (leftovers of max-p) join their lightest neighbouring region."""
+    """Regions below the floor (leftovers of SKATER) join their lightest neighbouring region."""
     groups = [list(g) for g in groups]
     while True:
         owner = {u: gi for gi, g in enumerate(groups) for u in g}
@@ -319,6 +367,40 @@ def _reattach_small(
         del groups[gi]
 
 
+def _attributes(
+    units: Sequence[Polygon], faces: Sequence[int] | None, penalty_m: float
+) -> np.ndarray:
+    """What SKATER's dissimilarity reads: the unit centroids in metres
+    (compact regions) and, when lines are given, which face of the line network the unit lies
+    in, one-hot × ``penalty_m`` (a region spanning a road pays that for every pair of units
+    on opposite sides, so borders move onto the roads)."""
+    cent = np.array([[u.centroid.x * _scale(u), u.centroid.y] for u in units]).reshape(-1, 2)
+    cent = (cent - cent.mean(axis=0)) * 111_320.0  # metres, roughly: only their spread matters
+    if faces is None:
+        return cent
+    ids = sorted(set(faces))
+    onehot = np.zeros((len(units), len(ids)))
+    for i, f in enumerate(faces):
+        onehot[i, ids.index(f)] = penalty_m
+    return np.hstack([cent, onehot])
+
+
+def _cut_links(
+    nbrs: dict[int, list[int]], blocks: Sequence[int], whole: set[int]
+) -> dict[int, list[int]]:
+    """Contiguity without the links across the edge of two blocks that can each stand
+    alone (``whole``): regions then end on the current child edges; a block too light to be
+    a grid keeps its links and joins a neighbour."""
+    return {
+        u: [
+            v
+            for v in vs
+            if blocks[u] == blocks[v] or blocks[u] not in whole or blocks[v] not in whole
+        ]
+        for u, vs in nbrs.items()
+    }
+
+
 def propose_regions(
     parent: BaseGeometry,
     units: Sequence[Polygon],
@@ -328,32 +410,88 @@ def propose_regions(
     band: float = 0.3,
     k: int | None = None,
     seed: int = 0,
+    blocks: Sequence[int] | None = None,
+    faces: Sequence[int] | None = None,
 ) -> list[Region]:
-    """Regions tiling ``parent`` from ``units``: max-p with the floor ``target·(1-band)``, heavy
-    regions (above ``target·(1+band)``) cut again; or region-k-means with ``k`` regions."""
+    """Regions tiling ``parent`` from ``units``.
+
+    SKATER (``k`` None): each piece of the contiguity graph is solved on its own with about
+    ``households / target`` regions, none below ``target·(1-band)`` (:func:`_skater`); regions
+    above ``target·(1+band)`` are cut again. With ``k``: region-k-means with ``k`` regions.
+
+    ``blocks`` (one id per unit, -1 for none): the current child grid of each unit; units of
+    two children that can each stand alone (households at least ``target·(1-band)``) are not
+    neighbours, so regions follow the current child edges and a child is only divided inside.
+    ``faces`` (one id per unit): the face of the line network (roads, rivers) each unit lies
+    in; regions prefer to end on the lines (see :func:`_attributes`).
+    """
     nbrs = _neighbours(units)
-    floor = target * (1 - band)
+    low = target * (1 - band)
     ceiling = target * (1 + band)
+    if blocks is not None:
+        heavy = {b for b in set(blocks) if b >= 0 and weights[np.asarray(blocks) == b].sum() >= low}
+        graph = _cut_links(nbrs, blocks, heavy)
+    else:
+        graph = nbrs
+    attrs = _attributes(units, faces, _LINE_PENALTY_M)
+
     groups: list[list[int]] = []
-    comps = _components(nbrs)
+    comps = _components(graph)
     # crumbs cut off from the rest (a unit touching its neighbours only at a corner) join
     # whichever region they touch once the regions exist
-    crumbs = [c for c in comps if weights[c].sum() < floor and len(comps) > 1]
+    crumbs = [c for c in comps if weights[c].sum() < low and len(comps) > 1]
     for comp in [c for c in comps if c not in crumbs]:
         if k is not None:
             share = max(1, round(k * weights[comp].sum() / max(weights.sum(), 1e-9)))
-            groups.extend(_solve(units, weights, comp, nbrs, floor=floor, k=share, seed=seed))
+            groups.extend(
+                _solve(
+                    units,
+                    weights,
+                    comp,
+                    graph,
+                    floor=low,
+                    k=share,
+                    seed=seed,
+                    attrs=attrs,
+                    target=target,
+                    ceiling=ceiling,
+                )
+            )
             continue
-        found = _solve(units, weights, comp, nbrs, floor=floor, k=None, seed=seed)
-        found = _reattach_small(found, weights, {u: nbrs[u] for u in comp}, floor)
+        found = _solve(
+            units,
+            weights,
+            comp,
+            graph,
+            floor=low,
+            k=None,
+            seed=seed,
+            attrs=attrs,
+            target=target,
+            ceiling=ceiling,
+        )
+        found = _reattach_small(found, weights, {u: graph[u] for u in comp}, low)
         for g in found:
             if weights[g].sum() > ceiling and len(g) > 1:
-                sub = _solve(units, weights, g, nbrs, floor=floor, k=None, seed=seed + 1)
-                groups.extend(sub)
+                groups.extend(
+                    _solve(
+                        units,
+                        weights,
+                        g,
+                        graph,
+                        floor=low,
+                        k=None,
+                        seed=seed + 1,
+                        attrs=attrs,
+                        target=target,
+                        ceiling=ceiling,
+                    )
+                )
             else:
                 groups.append(g)
     if k is None:
-        groups = _reattach_small(groups, weights, nbrs, floor)
+        groups = _reattach_small(groups, weights, graph, low)
+        groups = _reattach_small(groups, weights, nbrs, low)
     if not groups:
         groups = [[]]
     for crumb in crumbs:
@@ -370,6 +508,62 @@ def propose_regions(
             geom = as_multipolygon(geom.buffer(1e-8).buffer(-1e-8).intersection(parent))
         regions.append(Region(geom, float(weights[g].sum()), sorted(g)))
     return regions
+
+
+def edge_share(
+    regions: Sequence[BaseGeometry], parent: BaseGeometry, along: BaseGeometry | None
+) -> float:
+    """Share of the inner edge length of ``regions`` (their borders, not the parent's) lying
+    on ``along`` (the current child edges, roads, rivers), within 1 m.
+
+    >>> halves = [shapely.box(0, 0, 0.01, 0.01), shapely.box(0.01, 0, 0.02, 0.01)]
+    >>> cut = shapely.LineString([(0.01, -1), (0.01, 1)])
+    >>> edge_share(halves, shapely.box(0, 0, 0.02, 0.01), cut)
+    1.0
+    """
+    if along is None or along.is_empty:
+        return 0.0
+    k = _scale(parent)
+
+    def flat(g: BaseGeometry) -> BaseGeometry:
+        return shapely.transform(g, lambda xy: xy * np.array([k, 1.0]))
+
+    edges = shapely.union_all([flat(g).boundary for g in regions])
+    inner = shapely.difference(edges, flat(parent).boundary.buffer(_ONE_M_DEG))
+    if inner.is_empty:
+        return 0.0
+    on = shapely.intersection(inner, flat(along).buffer(_ONE_M_DEG))
+    return float(on.length / inner.length)
+
+
+def faces_of(parent: BaseGeometry, lines: BaseGeometry) -> list[Polygon]:
+    """The faces into which ``lines`` (roads, rivers, current child edges) cut ``parent``.
+
+    >>> cross = shapely.LineString([(0.5, -1), (0.5, 2)])
+    >>> len(faces_of(shapely.box(0, 0, 1, 1), cross))
+    2
+    """
+    noded = shapely.union_all([parent.boundary, shapely.intersection(lines, parent)])
+    faces = shapely.polygonize(list(getattr(noded, "geoms", [noded])))
+    inside = [p for p in _explode(faces) if parent.contains(p.representative_point())]
+    return inside or _explode(parent)
+
+
+def labels_of(units: Sequence[BaseGeometry], polygons: Sequence[BaseGeometry]) -> list[int]:
+    """For each unit, the index of the polygon holding its representative point (-1: none).
+
+    >>> labels_of([shapely.box(0, 0, 1, 1)], [shapely.box(2, 2, 3, 3), shapely.box(0, 0, 2, 2)])
+    [1]
+    """
+    out = [-1] * len(units)
+    if not polygons:
+        return out
+    tree = shapely.STRtree(list(polygons))
+    points = [u.representative_point() for u in units]
+    for i, j in zip(*tree.query(points, predicate="intersects"), strict=True):
+        if out[int(i)] < 0:
+            out[int(i)] = int(j)
+    return out
 
 
 def kmeans_baseline(
