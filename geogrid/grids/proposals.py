@@ -272,7 +272,11 @@ def draw(
         lines=clipped,
     )
     blocks = labels_of(units, [c.geom for c in inputs.children]) if follow else None
-    faces = labels_of(units, faces_of(parent, clipped)) if follow and clipped is not None else None
+    faces = None
+    if follow and clipped is not None:
+        # with the current edges, so a road ending at a child edge still closes a side
+        network = shapely.union_all([clipped, _edges_of(inputs.children) or clipped])
+        faces = labels_of(units, faces_of(parent, network))
     regions = propose_regions(
         parent,
         units,

@@ -7,10 +7,11 @@ The method is the field's, not a home-made heuristic:
 
 1. a fine tessellation of the parent: Voronoi cells of the address points, clipped to the
    parent, cut along the current child-grid edges (so regions can follow them) and along any
-   given lines (roads, rivers); units inside a dedicated grid are dissolved into one unit so
-   the dedicated grid is never cut;
+   given lines (roads, rivers); units inside a dedicated grid (or overlapping dedicated grids
+   together) are dissolved into one unit so the dedicated grid is never cut;
 2. the contiguity of the units, without the links across the edge of two current child
-   grids that can each stand alone, so regions end on the current edges;
+   grids that can each stand alone, so regions end on the current edges, nor across a given
+   line where each side can stand alone (:func:`_cut_lines`);
 3. on each connected piece, PySAL ``spopt`` SKATER (Assunção et al. 2006) with
    ``round(households / target)`` regions, its dissimilarity replaced so that the score weighs
    compactness, balance of households and a households floor, and the spanning tree avoids
@@ -145,7 +146,7 @@ def tessellate(
             else:
                 cut.append(u)
         units = cut
-    for whole in keep_whole:
+    for whole in _merge_overlapping(keep_whole):
         # cut the units along its edge first, so no unit straddles it
         units = [
             p
@@ -165,6 +166,31 @@ def tessellate(
     units = _absorb_slivers(units)
     weights = weights_of(units, points)
     return units, weights
+
+
+def _merge_overlapping(polys: Sequence[BaseGeometry]) -> list[BaseGeometry]:
+    """``polys`` with each set of overlapping ones (sharing area, not only an edge) replaced by
+    their union: two dedicated grids overlapping each other are kept whole together, else the
+    edge of one would cut the other.
+
+    >>> a, b, c = shapely.box(0, 0, 2, 1), shapely.box(1, 0, 3, 1), shapely.box(3, 0, 4, 1)
+    >>> [round(p.area) for p in _merge_overlapping([a, b, c])]
+    [3, 1]
+    """
+    groups = [[g] for g in polys]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                a, b = shapely.union_all(groups[i]), shapely.union_all(groups[j])
+                if shapely.intersection(a, b).area > 0:
+                    groups[i] += groups.pop(j)
+                    merged = True
+                    break
+            if merged:
+                break
+    return [shapely.union_all(g) for g in groups]
 
 
 def _absorb_slivers(units: list[Polygon], min_ratio: float = 1e-2) -> list[Polygon]:
@@ -401,6 +427,62 @@ def _cut_links(
     }
 
 
+def _stands_alone(households: float, low: float, ceiling: float) -> bool:
+    """Whether ``households`` can be divided into regions all between ``low`` and ``ceiling``
+    (with low = 0.7 and ceiling = 1.3 targets, all but below 0.7 and between 1.3 and 1.4).
+
+    >>> [_stands_alone(h, 210, 390) for h in (200, 300, 400, 420, 900)]
+    [False, True, False, True, True]
+    """
+    if households < low:
+        return False
+    return households / math.ceil(households / ceiling) >= low
+
+
+def _cut_lines(
+    graph: dict[int, list[int]],
+    faces: Sequence[int],
+    weights: np.ndarray,
+    *,
+    low: float,
+    ceiling: float,
+) -> dict[int, list[int]]:
+    """Contiguity without the links across a given line (units in two faces of the line
+    network), so regions end on the lines, as they end on the current child edges. A side
+    that cannot stand alone (:func:`_stands_alone`) keeps its links to its lightest
+    neighbouring side, and the two are one side from then on, until every side can."""
+    same = {u: [v for v in vs if faces[u] == faces[v]] for u, vs in graph.items()}
+    side = {u: si for si, comp in enumerate(_components(same)) for u in comp}
+    group = list(range(len(set(side.values()))))
+
+    def root(g: int) -> int:
+        while group[g] != g:
+            g = group[g]
+        return g
+
+    held = np.zeros(len(group))
+    members: dict[int, list[int]] = {g: [] for g in group}
+    for u, si in side.items():
+        held[si] += weights[u]
+        members[si].append(u)
+    stuck: set[int] = set()
+    while True:
+        roots = {root(g) for g in range(len(group))}
+        light = [g for g in roots if g not in stuck and not _stands_alone(held[g], low, ceiling)]
+        if not light:
+            break
+        g = min(light, key=lambda r: held[r])
+        near = {root(side[v]) for u in members[g] for v in graph[u]} - {g}
+        if not near:
+            stuck.add(g)
+            continue
+        to = min(near, key=lambda r: held[r])
+        group[g] = to
+        held[to] += held[g]
+        members[to] += members.pop(g)
+    return {u: [v for v in vs if root(side[u]) == root(side[v])] for u, vs in graph.items()}
+
+
 def propose_regions(
     parent: BaseGeometry,
     units: Sequence[Polygon],
@@ -423,7 +505,9 @@ def propose_regions(
     two children that can each stand alone (households at least ``target·(1-band)``) are not
     neighbours, so regions follow the current child edges and a child is only divided inside.
     ``faces`` (one id per unit): the face of the line network (roads, rivers) each unit lies
-    in; regions prefer to end on the lines (see :func:`_attributes`).
+    in; units of two faces whose sides can each stand alone are not neighbours
+    (:func:`_cut_lines`), and inside a piece the tree avoids crossing lines
+    (:func:`_attributes`), so regions end on the lines where they can.
     """
     nbrs = _neighbours(units)
     low = target * (1 - band)
@@ -433,6 +517,8 @@ def propose_regions(
         graph = _cut_links(nbrs, blocks, heavy)
     else:
         graph = nbrs
+    if faces is not None:
+        graph = _cut_lines(graph, faces, weights, low=low, ceiling=ceiling)
     attrs = _attributes(units, faces, _LINE_PENALTY_M)
 
     groups: list[list[int]] = []
@@ -511,10 +597,16 @@ def propose_regions(
 
 
 def edge_share(
-    regions: Sequence[BaseGeometry], parent: BaseGeometry, along: BaseGeometry | None
+    regions: Sequence[BaseGeometry],
+    parent: BaseGeometry,
+    along: BaseGeometry | None,
+    *,
+    within_m: float = 1.0,
+    besides: BaseGeometry | None = None,
 ) -> float:
-    """Share of the inner edge length of ``regions`` (their borders, not the parent's) lying
-    on ``along`` (the current child edges, roads, rivers), within 1 m.
+    """Share of the inner edge length of ``regions`` (their borders, not the parent's, nor
+    ``besides``'s within 1 m: the new edges when ``besides`` is the current child edges) lying
+    on ``along`` (the current child edges, roads, rivers), within ``within_m``.
 
     >>> halves = [shapely.box(0, 0, 0.01, 0.01), shapely.box(0.01, 0, 0.02, 0.01)]
     >>> cut = shapely.LineString([(0.01, -1), (0.01, 1)])
@@ -530,9 +622,11 @@ def edge_share(
 
     edges = shapely.union_all([flat(g).boundary for g in regions])
     inner = shapely.difference(edges, flat(parent).boundary.buffer(_ONE_M_DEG))
+    if besides is not None and not besides.is_empty:
+        inner = shapely.difference(inner, flat(besides).buffer(_ONE_M_DEG))
     if inner.is_empty:
         return 0.0
-    on = shapely.intersection(inner, flat(along).buffer(_ONE_M_DEG))
+    on = shapely.intersection(inner, flat(along).buffer(within_m * _ONE_M_DEG))
     return float(on.length / inner.length)
 
 
