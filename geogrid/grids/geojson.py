@@ -8,6 +8,8 @@ longitude/latitude. The importer and the OGC API reuse :func:`grid_feature` and
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +27,7 @@ __all__ = [
     "crs_name",
     "etag",
     "feature_collection",
+    "feature_collection_json",
     "grid_feature",
     "split_feature",
 ]
@@ -104,6 +107,15 @@ def _iso(value: datetime | None) -> str | None:
 
 def grid_feature(record: GridRecord, *, with_history: bool = False) -> dict[str, Any]:
     """A GeoJSON Feature for one grid version."""
+    return {
+        "type": "Feature",
+        "id": record.code if not with_history else f"{record.code}-v{record.version}",
+        "geometry": mapping(record.geom),
+        "properties": _properties(record, with_history=with_history),
+    }
+
+
+def _properties(record: GridRecord, *, with_history: bool = False) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "code": record.code,
         "name": record.name,
@@ -127,12 +139,7 @@ def grid_feature(record: GridRecord, *, with_history: bool = False) -> dict[str,
         properties["changed_by"] = record.changed_by
         properties["change_reason"] = record.change_reason
         properties["retirement"] = record.retirement
-    return {
-        "type": "Feature",
-        "id": record.code if not with_history else f"{record.code}-v{record.version}",
-        "geometry": mapping(record.geom),
-        "properties": properties,
-    }
+    return properties
 
 
 def feature_collection(
@@ -153,6 +160,45 @@ def feature_collection(
         out["links"] = links
     out.update(members)
     return out
+
+
+#: How Starlette's JSONResponse writes a body: the same bytes from both paths.
+_dumps = functools.partial(
+    json.dumps, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+)
+
+
+def feature_collection_json(
+    features: Iterable[tuple[GridRecord, str]],
+    *,
+    number_matched: int | None = None,
+    links: list[dict[str, str]] | None = None,
+) -> bytes:
+    """The body of :func:`feature_collection` as ``JSONResponse`` writes it, for records whose
+    geometry is already GeoJSON text (``ST_AsGeoJSON``, see
+    :func:`geogrid.grids.repository.list_grids_geojson`): the text is spliced in, never parsed.
+    Parsed, the two bodies are equal (``tests/test_grids_api.py`` compares them).
+
+    >>> from datetime import UTC, datetime
+    >>> r = GridRecord("610503001", "A", 1, "general", None, "610503", 1, 1,
+    ...                datetime(2026, 1, 1, tzinfo=UTC), None, None, MultiPolygon(), 1.0)
+    >>> body = feature_collection_json([(r, '{"type":"MultiPolygon","coordinates":[]}')])
+    >>> json.loads(body)["features"][0]["geometry"]["type"], json.loads(body)["numberReturned"]
+    ('MultiPolygon', 1)
+    """
+    parts = [
+        f'{{"type":"Feature","id":{_dumps(record.code)},"geometry":{geometry},'
+        f'"properties":{_dumps(_properties(record))}}}'
+        for record, geometry in features
+    ]
+    members: dict[str, Any] = {}
+    if number_matched is not None:
+        members["numberMatched"] = number_matched
+    members["numberReturned"] = len(parts)
+    if links is not None:
+        members["links"] = links
+    head = '{"type":"FeatureCollection","features":[' + ",".join(parts) + "],"
+    return (head + _dumps(members)[1:]).encode()
 
 
 @dataclass(slots=True)

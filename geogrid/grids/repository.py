@@ -58,6 +58,7 @@ __all__ = [
     "history",
     "insert_grid",
     "list_grids",
+    "list_grids_geojson",
     "lock_family",
     "lock_grid",
     "next_child_code",
@@ -113,7 +114,13 @@ def now(session: Session) -> datetime:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _columns() -> Any:
+def _columns(*, geometry_json: bool = False) -> Any:
+    geometry = (
+        # 15 decimals: every stored double round-trips (≥ 17 significant digits in China)
+        func.ST_AsGeoJSON(GridVersion.geom, 15, 0).label("geojson")
+        if geometry_json
+        else func.ST_AsBinary(GridVersion.geom).label("wkb")
+    )
     return select(
         Grid.id,
         Grid.code,
@@ -135,7 +142,7 @@ def _columns() -> Any:
         GridVersion.valid_to,
         GridVersion.changed_by,
         GridVersion.change_reason,
-        func.ST_AsBinary(GridVersion.geom).label("wkb"),
+        geometry,
     ).select_from(
         select(Grid)
         .join(GridVersion, GridVersion.grid_id == Grid.id)
@@ -161,7 +168,13 @@ def _filtered(stmt: Any, reach: Sequence[str] | None) -> Any:
     return stmt if cond is None else stmt.where(cond)
 
 
+_NO_GEOMETRY = MultiPolygon()
+
+
 def _record(row: Any) -> GridRecord:
+    """A row as a record; a row read with ``geometry_json`` carries its geometry as GeoJSON
+    text beside an empty shape (see :func:`list_grids`)."""
+    wkb = getattr(row, "wkb", None)
     return GridRecord(
         grid_id=row.id,
         code=row.code,
@@ -175,7 +188,7 @@ def _record(row: Any) -> GridRecord:
         valid_from=row.valid_from,
         valid_to=row.valid_to,
         retired_at=row.retired_at,
-        geom=as_multipolygon(shapely.from_wkb(bytes(row.wkb))),
+        geom=as_multipolygon(shapely.from_wkb(bytes(wkb))) if wkb is not None else _NO_GEOMETRY,
         area_m2=row.area_m2,
         dedicated_type=row.dedicated_type,
         estate_type=row.estate_type,
@@ -234,6 +247,47 @@ def list_grids(
     ``where`` adds conditions on the grids query's columns (``Grid``, ``GridVersion`` and
     :data:`PARENT_GRID`): the OGC API's CQL2 filter arrives that way, already translated.
     """
+    rows, total = _list_rows(
+        session, _columns(), level, kind, parent, bbox, at, limit, offset, reach, where
+    )
+    return [_record(r) for r in rows], total
+
+
+def list_grids_geojson(
+    session: Session,
+    *,
+    level: int | None = None,
+    kind: str | None = None,
+    parent: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    at: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    reach: Sequence[str] | None = None,
+) -> tuple[list[tuple[GridRecord, str]], int]:
+    """:func:`list_grids` with each grid's geometry written as GeoJSON by PostGIS
+    (``ST_AsGeoJSON``) beside its record, whose ``geom`` is then empty. ``GET /grids`` serves
+    pages this way (:func:`geogrid.grids.geojson.feature_collection_json`): building the shapes
+    and printing their coordinates in Python was four fifths of a 1 000-grid page's time."""
+    rows, total = _list_rows(
+        session, _columns(geometry_json=True), level, kind, parent, bbox, at, limit, offset, reach
+    )
+    return [(_record(r), str(r.geojson)) for r in rows], total
+
+
+def _list_rows(
+    session: Session,
+    columns: Any,
+    level: int | None,
+    kind: str | None,
+    parent: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    at: datetime | None,
+    limit: int,
+    offset: int,
+    reach: Sequence[str] | None,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> tuple[list[Any], int]:
     conds: list[ColumnElement[bool]] = [_in_force(at), *where]
     if level is not None:
         conds.append(Grid.level == level)
@@ -249,10 +303,10 @@ def list_grids(
             )
         envelope = func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)
         conds.append(func.ST_Intersects(GridVersion.geom, envelope))
-    base = _filtered(_columns().where(*conds), reach)
+    base = _filtered(columns.where(*conds), reach)
     total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = session.execute(base.order_by(Grid.code).limit(limit).offset(offset)).all()
-    return [_record(r) for r in rows], int(total)
+    return list(rows), int(total)
 
 
 def children(
