@@ -156,7 +156,7 @@ def list_grids(
     if offset > 0:
         prev = request.url.include_query_params(offset=max(offset - limit, 0), limit=limit)
         links.append({"rel": "prev", "type": GEOJSON, "href": str(prev)})
-    # geometries written by PostGIS, spliced in as text (feature_collection_json)
+    # the Features written by PostgreSQL, spliced in as text (feature_collection_json)
     body = feature_collection_json(features, number_matched=matched, links=links)
     return Response(body, media_type=GEOJSON)
 

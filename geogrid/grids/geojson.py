@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -169,35 +169,25 @@ _dumps = functools.partial(
 
 
 def feature_collection_json(
-    features: Iterable[tuple[GridRecord, str]],
+    features: Sequence[str],
     *,
     number_matched: int | None = None,
     links: list[dict[str, str]] | None = None,
 ) -> bytes:
-    """The body of :func:`feature_collection` as ``JSONResponse`` writes it, for records whose
-    geometry is already GeoJSON text (``ST_AsGeoJSON``, see
-    :func:`geogrid.grids.repository.list_grids_geojson`): the text is spliced in, never parsed.
-    Parsed, the two bodies are equal (``tests/test_grids_api.py`` compares them).
+    """The body of :func:`feature_collection` for Features already written as JSON text (by
+    PostgreSQL, see :func:`geogrid.grids.repository.list_grids_geojson`): the texts are spliced
+    in, never parsed; the members around them are written as ``JSONResponse`` writes them.
 
-    >>> from datetime import UTC, datetime
-    >>> r = GridRecord("610503001", "A", 1, "general", None, "610503", 1, 1,
-    ...                datetime(2026, 1, 1, tzinfo=UTC), None, None, MultiPolygon(), 1.0)
-    >>> body = feature_collection_json([(r, '{"type":"MultiPolygon","coordinates":[]}')])
-    >>> json.loads(body)["features"][0]["geometry"]["type"], json.loads(body)["numberReturned"]
-    ('MultiPolygon', 1)
+    >>> feature_collection_json(['{"type": "Feature"}'], number_matched=7)[39:]
+    b'[{"type": "Feature"}],"numberMatched":7,"numberReturned":1}'
     """
-    parts = [
-        f'{{"type":"Feature","id":{_dumps(record.code)},"geometry":{geometry},'
-        f'"properties":{_dumps(_properties(record))}}}'
-        for record, geometry in features
-    ]
     members: dict[str, Any] = {}
     if number_matched is not None:
         members["numberMatched"] = number_matched
-    members["numberReturned"] = len(parts)
+    members["numberReturned"] = len(features)
     if links is not None:
         members["links"] = links
-    head = '{"type":"FeatureCollection","features":[' + ",".join(parts) + "],"
+    head = '{"type":"FeatureCollection","features":[' + ",".join(features) + "],"
     return (head + _dumps(members)[1:]).encode()
 
 
