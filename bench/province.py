@@ -219,15 +219,6 @@ WHERE i.district_adcode = %(d)s GROUP BY 1, 2, 3, 4
 """
 
 
-def _province_km2() -> float:
-    """The area of the province's divisions but the demo's, from their boundaries."""
-    from geogrid.districts.catalog import boundary_wgs84, divisions_for
-    from geogrid.districts.generate import area_km2
-
-    divisions = [d for d in divisions_for(PROVINCE) if d.adcode != DEMO]
-    return sum(area_km2(boundary_wgs84(d.adcode)) for d in divisions)
-
-
 def add_bulk_issues(name: str, now: datetime, *, total: int, deadline_s: float) -> int:
     """Issues in bulk for every generated district that has none yet, so the province holds
     about ``total``; stops between districts once ``deadline_s`` has passed (the table then
@@ -246,12 +237,12 @@ def add_bulk_issues(name: str, now: datetime, *, total: int, deadline_s: float) 
             (DEMO, BULK_NOTE),
         ).fetchall()
         if rows:
-            # spread by area over the whole province (the generator's own rule: issues per
-            # km²), so districts filled in different runs get the same density
-            demo = conn.execute(
-                "SELECT count(*) FROM issues WHERE district_adcode = %s", (DEMO,)
-            ).fetchone()[0]
-            per_km2 = max(total - demo, 0) / _province_km2() or ISSUES_PER_KM2
+            # what is missing, spread by area over the districts still without (the
+            # generator's own rule: issues per km²); one pass gives every district the same
+            # density, a resumed build makes up the total in the districts that remain
+            have = conn.execute("SELECT count(*) FROM issues").fetchone()[0]
+            todo_km2 = sum(float(r[1]) for r in rows)
+            per_km2 = max(total - have, 0) / todo_km2 if todo_km2 else ISSUES_PER_KM2
             conn.execute("SET session_replication_role = replica")
             with Progress() as bar:
                 task = bar.add_task(f"issues for {len(rows)} districts", total=len(rows))
