@@ -291,6 +291,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         now = row.fetchone()[0] or now  # a reused database keeps the year it was built with
     add_generated_districts(PROVINCE_DB, now, jobs=args.jobs, address_share=args.address_share)
     add_bulk_issues(PROVINCE_DB, now, total=args.issues, deadline_s=args.deadline)
+    with _psycopg(PROVINCE_DB) as conn:
+        conn.execute("ANALYZE")  # an interrupted build may not have reached its own
     built = {"build_s": round(time.perf_counter() - started), "one": sizes(ONE_DB)}
     built["province"] = sizes(PROVINCE_DB)
     print(f"built or reused in {built['build_s']} s: {built}")
@@ -629,7 +631,7 @@ def main() -> None:
         return
     for key, db in (("one", ONE_DB), ("province", PROVINCE_DB)):
         settings = Settings(database_url=url(db), rate_limit_public=0)
-        engine = create_db_engine(settings)
+        engine = create_db_engine(settings, request_timeouts=True)  # as the app's
         print(f"measuring {db}")
         results[key] = {
             "month": month_count(engine, args.repeat),
