@@ -316,6 +316,7 @@ def month_count(engine: Any, repeat: int) -> dict[str, float]:
     """A month's issues per grid of the demo district, counted from the issues
     (:func:`geogrid.analysis.layers.issue_counts`), and from the day-count store."""
     from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
     from sqlalchemy.orm import Session
 
     from geogrid.analysis.filters import IssueFilter
@@ -336,9 +337,13 @@ def month_count(engine: Any, repeat: int) -> dict[str, float]:
         end = datetime(last.year, last.month, 1, tzinfo=last.tzinfo) - timedelta(hours=8)
         start = (end - timedelta(days=20)).replace(day=1)
         month = IssueFilter(start=start, end=end)
-        fresh = _p50(lambda: issue_counts(session, ids, month), repeat)
         stored = _p50(lambda: stored_issue_counts(session, ids, month), repeat)
-        n = sum(issue_counts(session, ids, month).values())
+        n = sum(stored_issue_counts(session, ids, month).values())
+        try:
+            fresh: float | None = _p50(lambda: issue_counts(session, ids, month), repeat)
+        except OperationalError:  # the app's statement timeout: recorded, not hidden
+            session.rollback()
+            fresh = None
     return {"fresh_ms": fresh, "stored_ms": stored, "tagged": n}
 
 
@@ -553,9 +558,12 @@ def table(r: dict[str, Any]) -> str:
             f"{w2 / w1:.2f}× | ≥ 1.6× | {'met' if w2 / w1 >= 1.6 else 'NOT met'} |"
         )
     a, b = one["month"]["fresh_ms"], prov["month"]["fresh_ms"]
-    lines.append(
-        _row("a month's per-grid count, 610503, from the issues", a, b, b / a, "≤ 10×", b / a <= 10)
-    )
+    what = "a month's per-grid count, 610503, from the issues"
+    if a is not None and b is not None:
+        lines.append(_row(what, a, b, b / a, "≤ 10×", b / a <= 10))
+    else:
+        first = f"{a:.2f}" if a is not None else "timeout"
+        lines.append(f"| {what} | {first} | > 60 000 (statement timeout) | – | ≤ 10× | NOT met |")
     a, b = one["month"]["stored_ms"], prov["month"]["stored_ms"]
     lines.append(_row("the same from the day-count store", a, b, b / a, "(context)", True))
     lines.append(
