@@ -36,6 +36,7 @@ from geogrid.grids.geojson import (
     ParsedFeature,
     crs_name,
     feature_collection,
+    feature_collection_json,
     grid_feature,
 )
 from geogrid.grids.signboard import grid_signboard, signboard_html, signboard_json
@@ -141,8 +142,8 @@ def list_grids(
     at: At = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> JSONResponse:
-    records, matched = repo.list_grids(
+) -> Response:
+    features, matched = repo.list_grids_geojson(
         session,
         level=level,
         kind=kind,
@@ -153,13 +154,15 @@ def list_grids(
         offset=offset,
     )
     links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
-    if offset + len(records) < matched:
+    if offset + len(features) < matched:
         nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
         links.append({"rel": "next", "type": GEOJSON, "href": str(nxt)})
     if offset > 0:
         prev = request.url.include_query_params(offset=max(offset - limit, 0), limit=limit)
         links.append({"rel": "prev", "type": GEOJSON, "href": str(prev)})
-    return _geojson(feature_collection(records, number_matched=matched, links=links))
+    # the Features written by PostgreSQL, spliced in as text (feature_collection_json)
+    body = feature_collection_json(features, number_matched=matched, links=links)
+    return Response(body, media_type=GEOJSON)
 
 
 @router.post(

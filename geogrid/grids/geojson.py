@@ -8,7 +8,9 @@ longitude/latitude. The importer and the OGC API reuse :func:`grid_feature` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -25,6 +27,7 @@ __all__ = [
     "crs_name",
     "etag",
     "feature_collection",
+    "feature_collection_json",
     "grid_feature",
     "split_feature",
 ]
@@ -104,6 +107,15 @@ def _iso(value: datetime | None) -> str | None:
 
 def grid_feature(record: GridRecord, *, with_history: bool = False) -> dict[str, Any]:
     """A GeoJSON Feature for one grid version."""
+    return {
+        "type": "Feature",
+        "id": record.code if not with_history else f"{record.code}-v{record.version}",
+        "geometry": mapping(record.geom),
+        "properties": _properties(record, with_history=with_history),
+    }
+
+
+def _properties(record: GridRecord, *, with_history: bool = False) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "code": record.code,
         "name": record.name,
@@ -127,12 +139,7 @@ def grid_feature(record: GridRecord, *, with_history: bool = False) -> dict[str,
         properties["changed_by"] = record.changed_by
         properties["change_reason"] = record.change_reason
         properties["retirement"] = record.retirement
-    return {
-        "type": "Feature",
-        "id": record.code if not with_history else f"{record.code}-v{record.version}",
-        "geometry": mapping(record.geom),
-        "properties": properties,
-    }
+    return properties
 
 
 def feature_collection(
@@ -153,6 +160,35 @@ def feature_collection(
         out["links"] = links
     out.update(members)
     return out
+
+
+#: How Starlette's JSONResponse writes a body: the same bytes from both paths.
+_dumps = functools.partial(
+    json.dumps, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+)
+
+
+def feature_collection_json(
+    features: Sequence[str],
+    *,
+    number_matched: int | None = None,
+    links: list[dict[str, str]] | None = None,
+) -> bytes:
+    """The body of :func:`feature_collection` for Features already written as JSON text (by
+    PostgreSQL, see :func:`geogrid.grids.repository.list_grids_geojson`): the texts are spliced
+    in, never parsed; the members around them are written as ``JSONResponse`` writes them.
+
+    >>> feature_collection_json(['{"type": "Feature"}'], number_matched=7)[39:]
+    b'[{"type": "Feature"}],"numberMatched":7,"numberReturned":1}'
+    """
+    members: dict[str, Any] = {}
+    if number_matched is not None:
+        members["numberMatched"] = number_matched
+    members["numberReturned"] = len(features)
+    if links is not None:
+        members["links"] = links
+    head = '{"type":"FeatureCollection","features":[' + ",".join(features) + "],"
+    return (head + _dumps(members)[1:]).encode()
 
 
 @dataclass(slots=True)

@@ -13,12 +13,26 @@ answer 304 after one index lookup, without building it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session, aliased
 
 from geogrid.analysis.filters import IssueFilter
@@ -149,12 +163,12 @@ def tile_tag(
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
-def _envelope(z: int, x: int, y: int) -> tuple[Any, Any]:
+def _envelope(z: Any, x: Any, y: Any) -> tuple[Any, Any]:
     env = func.ST_TileEnvelope(z, x, y)
     return env, func.ST_Transform(env, 4326)
 
 
-def _in_force(at: datetime | None) -> ColumnElement[bool]:
+def _in_force(at: Any) -> ColumnElement[bool]:
     """The grid versions shown: current ones of grids not retired, or those in force at ``at``
     (the same rule as :mod:`geogrid.grids.repository`)."""
     if at is None:
@@ -165,32 +179,22 @@ def _in_force(at: datetime | None) -> ColumnElement[bool]:
     )
 
 
-def grids_tile_query(
-    layer: TileLayer, z: int, x: int, y: int, *, district_adcode: str, at: datetime | None = None
-) -> Any:
-    """The statement returning the tile (one ``bytea``) of a grids layer.
-
-    A feature is every grid whose stored geometry intersects the tile's envelope, so a tile
-    holds exactly the grids a client expects there; ``ST_AsMVTGeom`` clips with a
-    :data:`BUFFER` margin, so a grid that only touches the edge still keeps a drawable part.
-    """
+@functools.cache
+def _grids_statement(kind: str, levels: tuple[int, ...], historic: bool) -> Any:
+    """The grids tile statement of one layer, built once: what varies per tile (the tile, its
+    simplification, the district, ``at``) is a bound parameter, so a tile costs no statement
+    building and SQLAlchemy compiles it once per process (building it was a third of a tile's
+    time, more than the query of a small tile)."""
+    z, x, y = (bindparam(n, None, type_=Integer) for n in ("z", "x", "y"))
     env, box = _envelope(z, x, y)
     parent = aliased(Grid, name="parent")
-    mercator = func.ST_Transform(GridVersion.geom, 3857)
-    unit_m = WORLD_M / (1 << z) / EXTENT
-
-    def clipped(geom: Any) -> Any:
-        return func.ST_AsMVTGeom(geom, env, EXTENT, BUFFER, True)
-
-    # Simplifying can flatten a narrow grid into a sliver that quantisation then drops; such a
-    # grid is drawn unsimplified, and one smaller than a tile unit as a one-unit square, so
-    # every grid of the envelope is in the tile (a client counting or clicking finds it).
-    geometry = func.coalesce(
-        clipped(func.ST_Simplify(mercator, simplify_tolerance_m(z), True)),
-        clipped(mercator),
-        clipped(func.ST_Expand(func.ST_Envelope(mercator), unit_m)),
-    )
-    features = (
+    at = bindparam("at", None, type_=DateTime(timezone=True)) if historic else None
+    # The district's grids whose box meets the envelope, fenced (OFFSET 0) so the exact test
+    # and the geometry below run on them only: unfenced, the planner ran ST_Intersects in the
+    # index scan on every grid of the envelope, the neighbouring districts' included, before
+    # the join dropped them (at the province, a level-1 tile at z10 took 4x its one-district
+    # time).
+    candidates = (
         select(
             Grid.code,
             GridVersion.name,
@@ -200,26 +204,83 @@ def grids_tile_query(
             parent.code.label("parent_code"),
             GridVersion.households,
             GridVersion.population,
-            func.round(GridVersion.area_m2).label("area_m2"),
-            geometry.label("geom"),
+            GridVersion.area_m2,
+            GridVersion.geom,
         )
         .join(GridVersion, GridVersion.grid_id == Grid.id)
         .outerjoin(parent, parent.id == Grid.parent_id)
         .where(
-            Grid.district_adcode == district_adcode,
-            Grid.kind == layer.kind,
-            Grid.level.in_(layer.levels),
+            Grid.district_adcode == bindparam("district_adcode", None, type_=String),
+            Grid.kind == kind,
+            Grid.level.in_(levels),
             _in_force(at),
             GridVersion.geom.op("&&")(box),
-            func.ST_Intersects(GridVersion.geom, box),
         )
+        .offset(0)
+        .subquery("candidates")
+    )
+    c = candidates.c
+    mercator = func.ST_Transform(c.geom, 3857)
+
+    def clipped(geom: Any) -> Any:
+        return func.ST_AsMVTGeom(geom, env, EXTENT, BUFFER, True)
+
+    # Simplifying can flatten a narrow grid into a sliver that quantisation then drops; such a
+    # grid is drawn unsimplified, and one smaller than a tile unit as a one-unit square, so
+    # every grid of the envelope is in the tile (a client counting or clicking finds it).
+    geometry = func.coalesce(
+        clipped(func.ST_Simplify(mercator, bindparam("tolerance_m", None, type_=Float), True)),
+        clipped(mercator),
+        clipped(func.ST_Expand(func.ST_Envelope(mercator), bindparam("unit_m", None, type_=Float))),
+    )
+    features = (
+        select(
+            c.code,
+            c.name,
+            c.level,
+            c.kind,
+            c.dedicated_type,
+            c.parent_code,
+            c.households,
+            c.population,
+            func.round(c.area_m2).label("area_m2"),
+            geometry.label("geom"),
+        )
+        .where(func.ST_Intersects(c.geom, box))
         .subquery("features")
     )
-    return (
-        select(func.ST_AsMVT(literal_column("features"), layer.name, EXTENT, "geom"))
-        .select_from(features)
-        .where(features.c.geom.is_not(None))
-    )
+    # No `WHERE geom IS NOT NULL` around it: the planner pushed that filter into the scan and
+    # computed every geometry twice; ST_AsMVT skips rows whose geometry is NULL by itself.
+    return select(
+        func.ST_AsMVT(
+            literal_column("features"), bindparam("layer_name", None, type_=String), EXTENT, "geom"
+        )
+    ).select_from(features)
+
+
+def grids_tile_query(
+    layer: TileLayer, z: int, x: int, y: int, *, district_adcode: str, at: datetime | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """The statement returning the tile (one ``bytea``) of a grids layer, and its parameters.
+
+    A feature is every grid whose stored geometry intersects the tile's envelope, so a tile
+    holds exactly the grids a client expects there; ``ST_AsMVTGeom`` clips with a
+    :data:`BUFFER` margin, so a grid that only touches the edge still keeps a drawable part.
+    """
+    assert layer.kind is not None
+    stmt = _grids_statement(layer.kind, layer.levels, at is not None)
+    params: dict[str, Any] = {
+        "z": z,
+        "x": x,
+        "y": y,
+        "tolerance_m": simplify_tolerance_m(z),
+        "unit_m": WORLD_M / (1 << z) / EXTENT,
+        "district_adcode": district_adcode,
+        "layer_name": layer.name,
+    }
+    if at is not None:
+        params["at"] = at
+    return stmt, params
 
 
 def issues_tile_query(
@@ -293,11 +354,10 @@ def issues_tile_query(
                 cells.c.cx * ISSUE_CELL_UNITS + half, cells.c.cy * ISSUE_CELL_UNITS + half
             ).label("geom"),
         ).subquery("features")
-    return (
-        select(func.ST_AsMVT(literal_column("features"), layer.name, EXTENT, "geom"))
-        .select_from(features)
-        .where(features.c.geom.is_not(None))
-    )
+    # ST_AsMVT skips NULL geometries itself (see _grids_statement)
+    return select(
+        func.ST_AsMVT(literal_column("features"), layer.name, EXTENT, "geom")
+    ).select_from(features)
 
 
 def tile_bytes(
@@ -321,7 +381,7 @@ def tile_bytes(
                 "issues layer only",
                 rule="tile_parameters",
             )
-        stmt = grids_tile_query(layer, z, x, y, district_adcode=district_adcode, at=at)
+        stmt, params = grids_tile_query(layer, z, x, y, district_adcode=district_adcode, at=at)
     else:
         if at is not None:
             raise InvalidInputError(
@@ -331,8 +391,35 @@ def tile_bytes(
         stmt = issues_tile_query(
             layer, z, x, y, district_adcode=district_adcode, issue_filter=issue_filter
         )
+        params = {}
     # A tile is a short query whose PostGIS functions carry high planner costs, which switches
-    # on JIT compilation: ~1 s of compiling for a 50 ms query. Off for this transaction only.
-    session.execute(text("SET LOCAL jit = off"))
-    data = session.execute(stmt).scalar_one()
+    # on JIT compilation: ~1 s of compiling for a 50 ms query. Off for this transaction only,
+    # sent in one pipeline with the query (and the BEGIN when the tile opens the transaction):
+    # one round trip to the server, not three.
+    connection = session.connection()
+    sql, values = _compiled(stmt, connection.dialect, params, keep=layer.is_grids)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.pipeline(), driver.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, values, prepare=False)
+        row = cursor.fetchone()
+    data = row[0] if row else None
     return bytes(data) if data else b""
+
+
+def _compiled(
+    stmt: Any, dialect: Any, params: dict[str, Any], *, keep: bool
+) -> tuple[str, dict[str, Any]]:
+    """The driver's SQL text of ``stmt`` and its parameters; ``keep`` for the grids
+    statements, built once per layer (:func:`_grids_statement`), so compiled once too."""
+    cached = _COMPILED.get(id(stmt))
+    if cached is None or cached[0] is not stmt:
+        compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        cached = (stmt, str(compiled), dict(compiled.params))
+        if keep:
+            _COMPILED[id(stmt)] = cached
+    return cached[1], {**cached[2], **params}
+
+
+_COMPILED: dict[int, tuple[Any, str, dict[str, Any]]] = {}
