@@ -12,10 +12,12 @@ over that small table (:func:`geogrid.analysis.stores.stored_cell_counts`).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Float, Integer, cast, func, literal, select
 from sqlalchemy.orm import Session
 
@@ -30,7 +32,9 @@ __all__ = [
     "HeatmapData",
     "cell_columns",
     "cell_point",
+    "cell_points",
     "fresh_cell_counts",
+    "fresh_issue_total",
     "heatmap_data",
     "monthly_frames",
 ]
@@ -90,6 +94,22 @@ def cell_point(cx: int, cy: int, n: int, cell_m: float) -> list[float]:
     return [round(cx * dx, 6), round(cy * dy, 6), float(n)]
 
 
+def cell_points(cells: dict[tuple[int, int], int], cell_m: float) -> list[list[float]]:
+    """:func:`cell_point` of every cell, ordered by cell, computed over arrays (a district's
+    year is tens of thousands of cells)."""
+    if not cells:
+        return []
+    keys = sorted(cells)
+    xy = np.asarray(keys, dtype=float)
+    dy = cell_m / _M_PER_DEG_LAT
+    dx = dy / np.maximum(np.cos(np.radians(xy[:, 1] * dy)), 0.01)
+    n = np.asarray([cells[k] for k in keys], dtype=float)
+    rows: list[list[float]] = np.column_stack(
+        [np.round(xy[:, 0] * dx, 6), np.round(xy[:, 1] * dy, 6), n]
+    ).tolist()
+    return rows
+
+
 def fresh_cell_counts(
     session: Session, *, district_adcode: str, issue_filter: IssueFilter, cell_m: float = CELL_M
 ) -> dict[tuple[int, int], int]:
@@ -101,6 +121,28 @@ def fresh_cell_counts(
         .group_by(cx, cy)
     )
     return {(int(x), int(y)): int(n) for x, y, n in session.execute(query)}
+
+
+def fresh_issue_total(session: Session, *, district_adcode: str, issue_filter: IssueFilter) -> int:
+    """The district's issues in the filter, counted from the issues themselves."""
+    query = (
+        select(func.count())
+        .select_from(Issue)
+        .where(Issue.district_adcode == district_adcode, *issue_filter.clauses())
+    )
+    return int(session.execute(query).scalar_one())
+
+
+def _issue_total(
+    session: Session, district_adcode: str, issue_filter: IssueFilter, cell_m: float, fresh: bool
+) -> int:
+    if fresh or cell_m != CELL_M:
+        return fresh_issue_total(
+            session, district_adcode=district_adcode, issue_filter=issue_filter
+        )
+    from geogrid.analysis.stores import stored_issue_total
+
+    return stored_issue_total(session, district_adcode=district_adcode, issue_filter=issue_filter)
 
 
 def _cell_counts(
@@ -143,7 +185,7 @@ def _frame(
         clauses = [Issue.district_adcode == district_adcode, *issue_filter.clauses()]
         frame.points = _raw_points(session, clauses)
         return frame, False
-    frame.points = [cell_point(x, y, n, cell_m) for (x, y), n in sorted(cells.items())]
+    frame.points = cell_points(cells, cell_m)
     return frame, True
 
 
@@ -182,24 +224,61 @@ def monthly_frames(
         else:
             window = None
         windows.append((start.strftime("%Y-%m"), window))
-    counts = {
-        label: _cell_counts(session, district_adcode, window, cell_m, fresh) if window else {}
+    # the totals first (a row each): the cells are read only when the frames are drawn as cells
+    totals = {
+        label: _issue_total(session, district_adcode, window, cell_m, fresh) if window else 0
         for label, window in windows
     }
-    total = sum(sum(c.values()) for c in counts.values())
-    aggregated = total > max_points
-    frames = []
-    for label, window in windows:
-        frame = HeatFrame(label=label, issues=sum(counts[label].values()))
-        if aggregated:
-            frame.points = [
-                cell_point(x, y, n, cell_m) for (x, y), n in sorted(counts[label].items())
-            ]
-        elif window is not None and frame.issues:
-            clauses = [Issue.district_adcode == district_adcode, *window.clauses()]
-            frame.points = _raw_points(session, clauses)
-        frames.append(frame)
+    aggregated = sum(totals.values()) > max_points
+    drawn = [(label, w) for label, w in windows if w is not None and totals[label]]
+    points: dict[str, list[list[float]]] = {}
+    if aggregated:
+        for label, window in drawn:
+            cells = _cell_counts(session, district_adcode, window, cell_m, fresh)
+            points[label] = cell_points(cells, cell_m)
+    elif drawn:
+        points = _raw_points_by_window(session, district_adcode, drawn)
+    frames = [
+        HeatFrame(label=label, issues=totals[label], points=points.get(label, []))
+        for label, _ in windows
+    ]
     return frames, aggregated
+
+
+def _raw_points_by_window(
+    session: Session, district_adcode: str, windows: list[tuple[str, IssueFilter]]
+) -> dict[str, list[list[float]]]:
+    """The raw points of each window (bounded, of one category and statuses), read in one
+    query over the span of them all rather than one per window."""
+    first = windows[0][1]
+    starts = [w.start for _, w in windows]
+    ends = [w.end for _, w in windows]
+    span = IssueFilter(
+        start=min(s for s in starts if s is not None),
+        end=max(e for e in ends if e is not None),
+        category=first.category,
+        statuses=first.statuses,
+    )
+    rows = session.execute(
+        select(
+            func.extract("epoch", Issue.reported_at).cast(Float),
+            func.ST_X(Issue.geom),
+            func.ST_Y(Issue.geom),
+        )
+        .where(Issue.district_adcode == district_adcode, *span.clauses())
+        .order_by(Issue.id)
+    )
+    out: dict[str, list[list[float]]] = {label: [] for label, _ in windows}
+    # epoch seconds: comparing aware datetimes of two zones costs more than the query
+    bounds = sorted(
+        (w.start.timestamp(), w.end.timestamp(), label) for label, w in windows if w.start and w.end
+    )
+    opens = [b[0] for b in bounds]
+    for at, x, y in rows:
+        i = bisect_right(opens, at) - 1
+        if i >= 0 and at < bounds[i][1]:
+            out[bounds[i][2]].append([round(x, 6), round(y, 6), 1.0])
+    return out
 
 
 def heatmap_data(

@@ -50,6 +50,7 @@ __all__ = [
     "rebuild",
     "stored_cell_counts",
     "stored_issue_counts",
+    "stored_issue_total",
     "territory_rows",
 ]
 
@@ -425,6 +426,29 @@ def stored_cell_counts(
         ).items():
             counts[cell] = counts.get(cell, 0) + n
     return {c: n for c, n in counts.items() if n}
+
+
+def stored_issue_total(
+    session: Session, *, district_adcode: str, issue_filter: IssueFilter | None = None
+) -> int:
+    """The district's issues in the filter, as the sum of :func:`stored_cell_counts` (one row
+    read back rather than one per cell: a heatmap's monthly frames need only their totals to
+    tell whether they are drawn as points)."""
+    w = _split(issue_filter or IssueFilter())
+    total = 0
+    if w.whole:
+        where = " AND ".join(["district_adcode = :d", *w.where])
+        total += int(
+            session.execute(
+                text(f"SELECT coalesce(sum(n), 0) FROM issue_cell_day_counts WHERE {where}"),
+                {**w.params, "d": district_adcode},
+            ).scalar_one()
+        )
+    from geogrid.analysis.heatmap import fresh_issue_total
+
+    for edge in w.edges:
+        total += fresh_issue_total(session, district_adcode=district_adcode, issue_filter=edge)
+    return total
 
 
 # -- rebuild -------------------------------------------------------------------------------------
