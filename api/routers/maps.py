@@ -72,6 +72,7 @@ class MapPage:
         *,
         window_days: int = 30,
         extra: str = "",
+        issues: bool = True,
         **options: Any,
     ) -> Response:
         """The page of ``draw`` (a :mod:`geogrid.maps` function) for this district, or a 503
@@ -107,10 +108,11 @@ class MapPage:
                 layers.encode(),
                 window_days=window_days,
                 extra=extra,
+                issues=issues,
             )
             return HTMLResponse(frame)
 
-        return self.answers.respond(page, window_days=window_days, extra=extra)
+        return self.answers.respond(page, window_days=window_days, extra=extra, issues=issues)
 
     def layers(
         self,
@@ -118,6 +120,7 @@ class MapPage:
         *,
         window_days: int = 30,
         extra: str = "",
+        issues: bool = True,
         **options: Any,
     ) -> Response:
         """The GeoJSON layers the page of ``draw`` fetches, as a JSON array in the order the
@@ -128,7 +131,7 @@ class MapPage:
             _, layers = split_page(render_html(m), "", deferred_data(m))
             return Response(layers.encode(), media_type="application/json")
 
-        return self.answers.respond(data, window_days=window_days, extra=extra)
+        return self.answers.respond(data, window_days=window_days, extra=extra, issues=issues)
 
 
 MapPageDep = Annotated[MapPage, Depends()]
@@ -136,7 +139,8 @@ MapPageDep = Annotated[MapPage, Depends()]
 
 @router.get("/grids", response_class=HTMLResponse, summary="Grids by level with signboards")
 def grids_page(page: MapPageDep) -> Response:
-    return page.render(grids_map, embed_limit=page.settings.tiles_embed_limit)
+    # the grids and their signboards read no issue: a new issue keeps the page
+    return page.render(grids_map, issues=False, embed_limit=page.settings.tiles_embed_limit)
 
 
 @router.get("/heatmap", response_class=HTMLResponse, summary="Issue heatmap with monthly animation")
@@ -203,7 +207,7 @@ def balance_page(
 
 @data_router.get("/grids", summary="The layers of /maps/grids (JSON array)")
 def grids_layers(page: MapPageDep) -> Response:
-    return page.layers(grids_map, embed_limit=page.settings.tiles_embed_limit)
+    return page.layers(grids_map, issues=False, embed_limit=page.settings.tiles_embed_limit)
 
 
 @data_router.get("/heatmap", summary="The layers of /maps/heatmap (JSON array)")

@@ -564,12 +564,15 @@ def clock_marks(session: Session, *, district_adcode: str, now: datetime, window
 
 
 def answer_key(
-    session: Session, *, district_adcode: str, now: datetime, window_days: int
+    session: Session, *, district_adcode: str, now: datetime, window_days: int, issues: bool = True
 ) -> tuple[AnalysisRevisions, str]:
     """:func:`read_revisions` and :func:`clock_marks` in one round trip of index reads: what
-    an ETag check costs, so it is paid on every request, 304 or not."""
+    an ETag check costs, so it is paid on every request, 304 or not. ``issues=False``: for an
+    answer that reads no issue, the marks are the passed "away until" alone (the issue
+    revision is still returned; the caller leaves it out)."""
     b, s, i, back, active, ahead = session.execute(
         _ANSWER_KEY,
         {"d": district_adcode, "now": now, "since": now - timedelta(days=window_days)},
     ).one()
-    return AnalysisRevisions(b or "0", s or "0", i or "0"), _marks(now, back, active, ahead)
+    marks = _marks(now, back, active, ahead) if issues else str(back)
+    return AnalysisRevisions(b or "0", s or "0", i or "0"), marks
