@@ -93,13 +93,20 @@ class Answers:
         exact_time: bool = False,
         extra: str = "",
         path: str | None = None,
+        issues: bool = True,
     ) -> str:
         """The ETag of this request's answer, or of the same request (query) at ``path``.
         ``exact_time``: the answer reads the clock in ways the marks do not capture (a period
         ending now), so the instant is part of it. ``extra``: a mark of data the revisions do
-        not follow (the draft proposals)."""
+        not follow (the draft proposals). ``issues=False``: the answer reads no issue (the
+        grids and their signboards), so a new issue leaves its ETag, and its kept body, as
+        they were."""
         revisions, marks = answer_key(
-            self.session, district_adcode=self.district, now=self.now, window_days=window_days
+            self.session,
+            district_adcode=self.district,
+            now=self.now,
+            window_days=window_days,
+            issues=issues,
         )
         parts = [
             __version__,
@@ -108,7 +115,7 @@ class Answers:
             self.district,
             revisions.boundary,
             revisions.staff,
-            revisions.issues,
+            revisions.issues if issues else "",
             marks,
             self.now.isoformat() if exact_time else "",
             extra,
@@ -123,12 +130,14 @@ class Answers:
         *,
         window_days: int = DEFAULT_INACTIVE_DAYS,
         extra: str = "",
+        issues: bool = True,
     ) -> None:
         """Keep ``body`` as the answer of this request's query at ``path``: a page drawing the
         data its frame will fetch keeps it for that fetch."""
         cache: AnswerCache | None = getattr(self.request.app.state, "answer_cache", None)
         if cache is not None:
-            cache.put(self.etag(window_days=window_days, path=path, extra=extra), media_type, body)
+            etag = self.etag(window_days=window_days, path=path, extra=extra, issues=issues)
+            cache.put(etag, media_type, body)
 
     def respond(
         self,
@@ -137,10 +146,11 @@ class Answers:
         window_days: int = DEFAULT_INACTIVE_DAYS,
         exact_time: bool = False,
         extra: str = "",
+        issues: bool = True,
     ) -> Response:
         """304 when the client holds the current answer, the kept answer when there is one,
         otherwise ``render()`` (kept when it succeeded)."""
-        etag = self.etag(window_days=window_days, exact_time=exact_time, extra=extra)
+        etag = self.etag(window_days=window_days, exact_time=exact_time, extra=extra, issues=issues)
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
         if _matches(self.request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)

@@ -61,7 +61,8 @@ def grids(session: SessionDep, district: DistrictDep, answers: AnswersDep) -> Re
     return answers.respond(
         lambda: geojson(
             feature_collection(grid_signboards(session, district_adcode=district, now=answers.now))
-        )
+        ),
+        issues=False,
     )
 
 

@@ -8,7 +8,6 @@ which takes the same parameters (:mod:`api.routers.analysis_params`).
 from __future__ import annotations
 
 import html
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
@@ -37,7 +36,7 @@ from geogrid.grids.proposals import DEFAULT_BAND
 from geogrid.maps.assets import MissingAssetsError, check_assets, render_html
 from geogrid.maps.balance_map import balance_map
 from geogrid.maps.basemaps import display_crs
-from geogrid.maps.frame import split_layers
+from geogrid.maps.frame import deferred_data, split_page
 from geogrid.maps.gaps_map import gaps_map
 from geogrid.maps.grids_map import grids_map
 from geogrid.maps.heatmap import issue_heatmap
@@ -73,6 +72,7 @@ class MapPage:
         *,
         window_days: int = 30,
         extra: str = "",
+        issues: bool = True,
         **options: Any,
     ) -> Response:
         """The page of ``draw`` (a :mod:`geogrid.maps` function) for this district, or a 503
@@ -99,19 +99,20 @@ class MapPage:
 
         def page() -> Response:
             m = draw(self.session, district_adcode=self.district, basemap=self.basemap, **options)
-            frame, layers = split_layers(render_html(m), data_url)
+            frame, layers = split_page(render_html(m), data_url, deferred_data(m))
             # The page's own fetch will ask for these next: keep them under that request's
             # ETag, so the map is drawn once for both.
             self.answers.keep(
                 layers_path,
                 "application/json",
-                json.dumps(layers, ensure_ascii=False).encode(),
+                layers.encode(),
                 window_days=window_days,
                 extra=extra,
+                issues=issues,
             )
             return HTMLResponse(frame)
 
-        return self.answers.respond(page, window_days=window_days, extra=extra)
+        return self.answers.respond(page, window_days=window_days, extra=extra, issues=issues)
 
     def layers(
         self,
@@ -119,19 +120,18 @@ class MapPage:
         *,
         window_days: int = 30,
         extra: str = "",
+        issues: bool = True,
         **options: Any,
     ) -> Response:
         """The GeoJSON layers the page of ``draw`` fetches, as a JSON array in the order the
-        page adds them (:func:`geogrid.maps.frame.split_layers`)."""
+        page adds them (:func:`geogrid.maps.frame.split_page`)."""
 
         def data() -> Response:
             m = draw(self.session, district_adcode=self.district, basemap=self.basemap, **options)
-            _, layers = split_layers(render_html(m), "")
-            return Response(
-                json.dumps(layers, ensure_ascii=False).encode(), media_type="application/json"
-            )
+            _, layers = split_page(render_html(m), "", deferred_data(m))
+            return Response(layers.encode(), media_type="application/json")
 
-        return self.answers.respond(data, window_days=window_days, extra=extra)
+        return self.answers.respond(data, window_days=window_days, extra=extra, issues=issues)
 
 
 MapPageDep = Annotated[MapPage, Depends()]
@@ -139,13 +139,17 @@ MapPageDep = Annotated[MapPage, Depends()]
 
 @router.get("/grids", response_class=HTMLResponse, summary="Grids by level with signboards")
 def grids_page(page: MapPageDep) -> Response:
-    return page.render(grids_map, embed_limit=page.settings.tiles_embed_limit)
+    # the grids and their signboards read no issue: a new issue keeps the page
+    return page.render(grids_map, issues=False, embed_limit=page.settings.tiles_embed_limit)
 
 
 @router.get("/heatmap", response_class=HTMLResponse, summary="Issue heatmap with monthly animation")
 def heatmap_page(page: MapPageDep, filters: IssueFilterDep) -> Response:
     return page.render(
-        issue_heatmap, issue_filter=filters, embed_limit=page.settings.tiles_embed_issue_limit
+        issue_heatmap,
+        issue_filter=filters,
+        embed_limit=page.settings.tiles_embed_issue_limit,
+        defer_points=True,
     )
 
 
@@ -203,13 +207,16 @@ def balance_page(
 
 @data_router.get("/grids", summary="The layers of /maps/grids (JSON array)")
 def grids_layers(page: MapPageDep) -> Response:
-    return page.layers(grids_map, embed_limit=page.settings.tiles_embed_limit)
+    return page.layers(grids_map, issues=False, embed_limit=page.settings.tiles_embed_limit)
 
 
 @data_router.get("/heatmap", summary="The layers of /maps/heatmap (JSON array)")
 def heatmap_layers(page: MapPageDep, filters: IssueFilterDep) -> Response:
     return page.layers(
-        issue_heatmap, issue_filter=filters, embed_limit=page.settings.tiles_embed_issue_limit
+        issue_heatmap,
+        issue_filter=filters,
+        embed_limit=page.settings.tiles_embed_issue_limit,
+        defer_points=True,
     )
 
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Float, Integer, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from geogrid.analysis.filters import IssueFilter
@@ -30,7 +32,9 @@ __all__ = [
     "HeatmapData",
     "cell_columns",
     "cell_point",
+    "cell_points",
     "fresh_cell_counts",
+    "fresh_issue_total",
     "heatmap_data",
     "monthly_frames",
 ]
@@ -90,6 +94,22 @@ def cell_point(cx: int, cy: int, n: int, cell_m: float) -> list[float]:
     return [round(cx * dx, 6), round(cy * dy, 6), float(n)]
 
 
+def cell_points(cells: dict[tuple[int, int], int], cell_m: float) -> list[list[float]]:
+    """:func:`cell_point` of every cell, ordered by cell, computed over arrays (a district's
+    year is tens of thousands of cells)."""
+    if not cells:
+        return []
+    keys = sorted(cells)
+    xy = np.asarray(keys, dtype=float)
+    dy = cell_m / _M_PER_DEG_LAT
+    dx = dy / np.maximum(np.cos(np.radians(xy[:, 1] * dy)), 0.01)
+    n = np.asarray([cells[k] for k in keys], dtype=float)
+    rows: list[list[float]] = np.column_stack(
+        [np.round(xy[:, 0] * dx, 6), np.round(xy[:, 1] * dy, 6), n]
+    ).tolist()
+    return rows
+
+
 def fresh_cell_counts(
     session: Session, *, district_adcode: str, issue_filter: IssueFilter, cell_m: float = CELL_M
 ) -> dict[tuple[int, int], int]:
@@ -101,6 +121,28 @@ def fresh_cell_counts(
         .group_by(cx, cy)
     )
     return {(int(x), int(y)): int(n) for x, y, n in session.execute(query)}
+
+
+def fresh_issue_total(session: Session, *, district_adcode: str, issue_filter: IssueFilter) -> int:
+    """The district's issues in the filter, counted from the issues themselves."""
+    query = (
+        select(func.count())
+        .select_from(Issue)
+        .where(Issue.district_adcode == district_adcode, *issue_filter.clauses())
+    )
+    return int(session.execute(query).scalar_one())
+
+
+def _issue_total(
+    session: Session, district_adcode: str, issue_filter: IssueFilter, cell_m: float, fresh: bool
+) -> int:
+    if fresh or cell_m != CELL_M:
+        return fresh_issue_total(
+            session, district_adcode=district_adcode, issue_filter=issue_filter
+        )
+    from geogrid.analysis.stores import stored_issue_total
+
+    return stored_issue_total(session, district_adcode=district_adcode, issue_filter=issue_filter)
 
 
 def _cell_counts(
@@ -143,7 +185,7 @@ def _frame(
         clauses = [Issue.district_adcode == district_adcode, *issue_filter.clauses()]
         frame.points = _raw_points(session, clauses)
         return frame, False
-    frame.points = [cell_point(x, y, n, cell_m) for (x, y), n in sorted(cells.items())]
+    frame.points = cell_points(cells, cell_m)
     return frame, True
 
 
@@ -182,24 +224,78 @@ def monthly_frames(
         else:
             window = None
         windows.append((start.strftime("%Y-%m"), window))
-    counts = {
-        label: _cell_counts(session, district_adcode, window, cell_m, fresh) if window else {}
-        for label, window in windows
-    }
-    total = sum(sum(c.values()) for c in counts.values())
-    aggregated = total > max_points
-    frames = []
-    for label, window in windows:
-        frame = HeatFrame(label=label, issues=sum(counts[label].values()))
-        if aggregated:
-            frame.points = [
-                cell_point(x, y, n, cell_m) for (x, y), n in sorted(counts[label].items())
-            ]
-        elif window is not None and frame.issues:
-            clauses = [Issue.district_adcode == district_adcode, *window.clauses()]
-            frame.points = _raw_points(session, clauses)
-        frames.append(frame)
+    # The windows are consecutive: the total of their span (one row) tells whether they are
+    # drawn as cells (read per window) or as points (read at once, the totals counted from them)
+    bounded = [(label, w) for label, w in windows if w is not None]
+    points: dict[str, list[list[float]]] = {label: [] for label, _ in windows}
+    aggregated = False
+    if bounded:
+        first = bounded[0][1]
+        span = IssueFilter(
+            start=first.start,
+            end=bounded[-1][1].end,
+            category=first.category,
+            statuses=first.statuses,
+        )
+        aggregated = _issue_total(session, district_adcode, span, cell_m, fresh) > max_points
+    totals = dict.fromkeys(points, 0)
+    if aggregated:
+        for label, window in bounded:
+            cells = _cell_counts(session, district_adcode, window, cell_m, fresh)
+            points[label] = cell_points(cells, cell_m)
+            totals[label] = sum(cells.values())
+    elif bounded:
+        points.update(_raw_points_by_window(session, district_adcode, bounded))
+        totals.update({label: len(p) for label, p in points.items()})
+    frames = [
+        HeatFrame(label=label, issues=totals[label], points=points[label]) for label, _ in windows
+    ]
     return frames, aggregated
+
+
+def _raw_points_by_window(
+    session: Session, district_adcode: str, windows: list[tuple[str, IssueFilter]]
+) -> dict[str, list[list[float]]]:
+    """The raw points of each window (bounded, of one category and statuses), read in one
+    query over the span of them all rather than one per window."""
+    first = windows[0][1]
+    starts = [w.start for _, w in windows]
+    ends = [w.end for _, w in windows]
+    span = IssueFilter(
+        start=min(s for s in starts if s is not None),
+        end=max(e for e in ends if e is not None),
+        category=first.category,
+        statuses=first.statuses,
+    )
+    # three arrays in one row: tens of thousands of rows cost more to fetch one by one
+    epoch = func.extract("epoch", Issue.reported_at).cast(Float)
+    arrays = session.execute(
+        select(
+            func.array_agg(aggregate_order_by(epoch, Issue.id)),
+            func.array_agg(aggregate_order_by(func.ST_X(Issue.geom), Issue.id)),
+            func.array_agg(aggregate_order_by(func.ST_Y(Issue.geom), Issue.id)),
+        ).where(Issue.district_adcode == district_adcode, *span.clauses())
+    ).one()
+    out: dict[str, list[list[float]]] = {label: [] for label, _ in windows}
+    if arrays[0] is None:
+        return out
+    table = np.column_stack([np.asarray(a, dtype=float) for a in arrays])
+    # epoch seconds, over arrays: a year of a district is tens of thousands of points
+    bounds = sorted(
+        (w.start.timestamp(), w.end.timestamp(), label) for label, w in windows if w.start and w.end
+    )
+    if not bounds:
+        return out
+    opens = np.asarray([b[0] for b in bounds])
+    closes = np.asarray([b[1] for b in bounds])
+    at = np.searchsorted(opens, table[:, 0], side="right") - 1
+    inside = (at >= 0) & (table[:, 0] < closes[np.maximum(at, 0)])
+    xy = np.round(table[:, 1:], 6)
+    for i, (_, _, label) in enumerate(bounds):
+        chosen = xy[inside & (at == i)]
+        points: list[list[float]] = np.column_stack([chosen, np.ones(len(chosen))]).tolist()
+        out[label] = points
+    return out
 
 
 def heatmap_data(

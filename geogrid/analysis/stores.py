@@ -50,6 +50,7 @@ __all__ = [
     "rebuild",
     "stored_cell_counts",
     "stored_issue_counts",
+    "stored_issue_total",
     "territory_rows",
 ]
 
@@ -427,6 +428,29 @@ def stored_cell_counts(
     return {c: n for c, n in counts.items() if n}
 
 
+def stored_issue_total(
+    session: Session, *, district_adcode: str, issue_filter: IssueFilter | None = None
+) -> int:
+    """The district's issues in the filter, as the sum of :func:`stored_cell_counts` (one row
+    read back rather than one per cell: a heatmap's monthly frames need only their totals to
+    tell whether they are drawn as points)."""
+    w = _split(issue_filter or IssueFilter())
+    total = 0
+    if w.whole:
+        where = " AND ".join(["district_adcode = :d", *w.where])
+        total += int(
+            session.execute(
+                text(f"SELECT coalesce(sum(n), 0) FROM issue_cell_day_counts WHERE {where}"),
+                {**w.params, "d": district_adcode},
+            ).scalar_one()
+        )
+    from geogrid.analysis.heatmap import fresh_issue_total
+
+    for edge in w.edges:
+        total += fresh_issue_total(session, district_adcode=district_adcode, issue_filter=edge)
+    return total
+
+
 # -- rebuild -------------------------------------------------------------------------------------
 
 
@@ -540,12 +564,15 @@ def clock_marks(session: Session, *, district_adcode: str, now: datetime, window
 
 
 def answer_key(
-    session: Session, *, district_adcode: str, now: datetime, window_days: int
+    session: Session, *, district_adcode: str, now: datetime, window_days: int, issues: bool = True
 ) -> tuple[AnalysisRevisions, str]:
     """:func:`read_revisions` and :func:`clock_marks` in one round trip of index reads: what
-    an ETag check costs, so it is paid on every request, 304 or not."""
+    an ETag check costs, so it is paid on every request, 304 or not. ``issues=False``: for an
+    answer that reads no issue, the marks are the passed "away until" alone (the issue
+    revision is still returned; the caller leaves it out)."""
     b, s, i, back, active, ahead = session.execute(
         _ANSWER_KEY,
         {"d": district_adcode, "now": now, "since": now - timedelta(days=window_days)},
     ).one()
-    return AnalysisRevisions(b or "0", s or "0", i or "0"), _marks(now, back, active, ahead)
+    marks = _marks(now, back, active, ahead) if issues else str(back)
+    return AnalysisRevisions(b or "0", s or "0", i or "0"), marks

@@ -18,7 +18,11 @@ import json
 import re
 from typing import Any, NamedTuple
 
-__all__ = ["split_layers"]
+__all__ = ["defer_data", "deferred_data", "split_layers", "split_page"]
+
+DEFERRED = "geogrid_deferred_json"
+"""The attribute of a folium element drawn without its data: the data as JSON text, which
+:func:`split_page` serves in the element's place (:func:`defer_data`)."""
 
 # folium 0.20's templates, data on one line when embedded: GeoJson's
 # ``geo_json_<hex>_add({...});`` and HeatMap's ``var heat_map_<hex> = L.heatLayer(\n[[...]],``.
@@ -80,10 +84,32 @@ class _Cut(NamedTuple):
     data: str
 
 
-def split_layers(html: str, data_url: str) -> tuple[str, list[Any]]:
-    """``(frame, layers)``: the page without its embedded GeoJSON, heat points and monthly heat
-    frames, fetching them from ``data_url`` instead, and the layers in the order the page
-    adds them."""
+def defer_data(element: Any, data_json: str) -> None:
+    """Mark ``element`` (a heat layer drawn with no points) as having ``data_json`` as its
+    data: the page is drawn without the points (no template renders them, no parser reads
+    them back) and :func:`split_page` serves them in the layer's place."""
+    setattr(element, DEFERRED, data_json)
+
+
+def deferred_data(root: Any) -> dict[str, str]:
+    """The deferred data of ``root``'s elements (a folium Map, recursively), by element name."""
+    found: dict[str, str] = {}
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        data = getattr(element, DEFERRED, None)
+        if data is not None:
+            found[element.get_name()] = data
+        stack.extend(getattr(element, "_children", {}).values())
+    return found
+
+
+def split_page(html: str, data_url: str, deferred: dict[str, str] | None = None) -> tuple[str, str]:
+    """``(frame, layers)``: the page without its embedded GeoJSON, heat points and monthly
+    heat frames, fetching them from ``data_url`` instead, and the layers as a JSON array (in
+    the order the page adds them) made of the embedded JSON texts as they are, or the
+    ``deferred`` data of a layer drawn without it (:func:`defer_data`)."""
+    deferred = deferred or {}
     cuts = sorted(
         [
             _Cut(m.start(), m.end(), "", "geojson", m.group(1), m.group(2))
@@ -107,19 +133,25 @@ def split_layers(html: str, data_url: str) -> tuple[str, list[Any]]:
         ]
     )
     if not cuts:
-        return html, []
+        return html, "[]"
     parts: list[str] = []
     adds: list[list[str]] = []
-    layers: list[Any] = []
+    layers: list[str] = []
     at = 0
     for cut in cuts:
         parts += [html[at : cut.start], cut.replacement]
         adds.append([cut.kind, cut.name])
-        layers.append(json.loads(cut.data))
+        layers.append(deferred.get(cut.name, cut.data))
         at = cut.end
     parts.append(html[at:])
     frame = "".join(parts)
     script = _FETCH.format(adds=json.dumps(adds), url=json.dumps(data_url))
     end_at = frame.rfind("</html>")
     frame = frame[:end_at] + script + frame[end_at:] if end_at >= 0 else frame + script
-    return frame, layers
+    return frame, "[" + ",".join(layers) + "]"
+
+
+def split_layers(html: str, data_url: str) -> tuple[str, list[Any]]:
+    """``(frame, layers)`` as :func:`split_page`, the layers parsed."""
+    frame, layers = split_page(html, data_url)
+    return frame, json.loads(layers)

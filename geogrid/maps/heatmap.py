@@ -9,7 +9,10 @@ animation, whose frames would have to be embedded."""
 
 from __future__ import annotations
 
+import json
+
 import folium
+import numpy as np
 from folium.plugins import HeatMap, HeatMapWithTime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,6 +22,7 @@ from geogrid.analysis.heatmap import HeatFrame, heatmap_data
 from geogrid.analysis.layers import require_grids
 from geogrid.maps.basemaps import DisplayCRS, add_html
 from geogrid.maps.choropleth import colour_bar_legend
+from geogrid.maps.frame import defer_data
 from geogrid.maps.page import district_map, outline_grids
 from geogrid.maps.vector_tiles import VectorTileLayer, tile_url
 from geogrid.storage.models import Issue
@@ -34,11 +38,13 @@ def _latlng_weights(frame: HeatFrame, shift: DisplayCRS, scale: float) -> list[l
     """``[lat, lon, weight]`` rows, weights divided by ``scale`` (heat plugins saturate at 1)."""
     if not frame.points:
         return []
-    lon, lat = shift.lonlat([p[0] for p in frame.points], [p[1] for p in frame.points])
-    return [
-        [round(float(y), 6), round(float(x), 6), round(min(p[2] / scale, 1.0), 3)]
-        for x, y, p in zip(lon, lat, frame.points, strict=True)
-    ]
+    points = np.asarray(frame.points, dtype=float)
+    lon, lat = shift.lonlat(points[:, 0], points[:, 1])
+    weight = np.minimum(points[:, 2] / scale, 1.0)
+    rows: list[list[float]] = np.column_stack(
+        [np.round(lat, 6), np.round(lon, 6), np.round(weight, 3)]
+    ).tolist()
+    return rows
 
 
 def _scale(frames: list[HeatFrame]) -> float:
@@ -60,11 +66,15 @@ def issue_heatmap(
     months: int = 12,
     embed_limit: int | None = None,
     tiles_prefix: str = "/tiles",
+    defer_points: bool = False,
 ) -> folium.Map:
     """Heat of the filtered issues, with the level-1 grid outlines for orientation.
 
     ``embed_limit``: more filtered issues than this are drawn from the vector tiles at
     ``tiles_prefix`` (None, the default for exports and notebooks, always embeds).
+    ``defer_points``: draw the heat layers empty and keep their points aside as JSON
+    (:func:`geogrid.maps.frame.defer_data`), for a page whose frame fetches them: folium then
+    neither renders tens of thousands of points nor are they parsed back out of the page.
     """
     issue_filter = issue_filter or IssueFilter()
     if embed_limit is not None:
@@ -102,18 +112,21 @@ def issue_heatmap(
         tooltip=folium.GeoJsonTooltip(fields=["name", "code"], aliases=["网格", "编码"]),
     )
     scale = _scale([data.frame])
-    HeatMap(
-        _latlng_weights(data.frame, page.shift, scale),
+    points = _latlng_weights(data.frame, page.shift, scale)
+    heat = HeatMap(
+        [] if defer_points else points,
         name=f"热力图 ({data.frame.issues} 件)",
         radius=12,
         blur=15,
         min_opacity=0.3,
         max_zoom=15,
         gradient=HEAT_GRADIENT,
-    ).add_to(page.m)
+    )
+    heat.add_to(page.m)
     month_scale = _scale(data.months)
-    HeatMapWithTime(
-        [_latlng_weights(f, page.shift, month_scale) for f in data.months],
+    frames = [_latlng_weights(f, page.shift, month_scale) for f in data.months]
+    timed = HeatMapWithTime(
+        [[] for _ in frames] if defer_points else frames,
         index=[f"{f.label} ({f.issues} 件)" for f in data.months],
         name="逐月动画 (近12个月)",
         radius=12,
@@ -125,7 +138,11 @@ def issue_heatmap(
         use_local_extrema=False,
         scale_radius=False,
         gradient=HEAT_GRADIENT,
-    ).add_to(page.m)
+    )
+    timed.add_to(page.m)
+    if defer_points:
+        defer_data(heat, json.dumps(points))
+        defer_data(timed, json.dumps(frames))
     # Heat adds up nearby issues and fades with the zoom: its colours are relative, and the
     # ticks say so rather than print counts a reader would take literally.
     stops = [(0.0, "rgba(0,0,255,.3)"), *HEAT_GRADIENT.items()]
