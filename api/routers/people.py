@@ -25,12 +25,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from api.auth import CSRF_COOKIE, PrincipalDep
-from api.deps import ActorDep, SessionDep, SettingsDep
+from api.deps import ActorDep, ReachDep, SessionDep, SettingsDep
 from api.routers.analysis_params import Basemap
 from api.routers.issues import get_photo_store
 from api.schemas_issues import IssueCreate
 from geogrid.auth.principal import Principal
 from geogrid.errors import ConflictError, InvalidInputError, NotFoundError
+from geogrid.grids.posts import appoint_post, end_post
 from geogrid.grids.signboard import grid_signboard, signboard_json
 from geogrid.issues import catalog
 from geogrid.issues.calendar import CHINA_TZ, list_calendar_days
@@ -755,6 +756,62 @@ def staff_away(
         "availability": staff.availability,
         "away_until": staff.away_until,
     }
+
+
+class PostAppoint(BaseModel):
+    """Who takes which post. The grid is the path's; from when is the server's clock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: int = Field(ge=1, le=2_147_483_647)
+    post: Literal["A", "B"]
+    replace: bool = Field(
+        default=False, description="end the post's current holder (else 409 when it is held)"
+    )
+
+
+PostCode = Annotated[str, PathParam(pattern=r"^[0-9]{12,18}$", description="The grid code")]
+
+
+@router.post("/grids/{code}/posts", summary="任命: appoint a staff member to post A or B")
+def appoint_grid_post(
+    request: Request,
+    code: PostCode,
+    body: PostAppoint,
+    session: SessionDep,
+    reach: ReachDep,
+) -> JSONResponse:
+    """201 with the new holder and the holder it ended (``replace``); 200 when the person
+    already holds that post. 409 when the post is held (without ``replace``) or the person
+    holds the grid's other post; 422 for staff that is unknown, inactive or of another
+    district. The signboard, locate and report routing name the new holder at once."""
+    change = appoint_post(
+        session,
+        code,
+        staff_id=body.staff_id,
+        post=body.post,
+        now=_now(request),
+        replace=body.replace,
+        reach=reach,
+    )
+    return JSONResponse(
+        jsonable_encoder(change.as_dict()), status_code=201 if change.created else 200
+    )
+
+
+@router.post("/grids/{code}/posts/{post}/end", summary="结束此岗: end the post's current holder")
+def end_grid_post(
+    request: Request,
+    code: PostCode,
+    post: Annotated[Literal["A", "B"], PathParam(description="A or B")],
+    session: SessionDep,
+    reach: ReachDep,
+) -> dict[str, Any]:
+    """The post is vacant from now (404 when it already is); the on-duty rule says who
+    answers meanwhile."""
+    change = end_post(session, code, post, now=_now(request), reach=reach)
+    answer: dict[str, Any] = jsonable_encoder(change.as_dict())
+    return answer
 
 
 # -- department -----------------------------------------------------------------------------
