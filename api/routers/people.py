@@ -587,10 +587,12 @@ def office_page(
     )
     items = queue(session, f, now=now, limit=50, offset=offset)
     board = None
+    candidates: list[dict[str, Any]] = []
     if grid and len(grid) >= 12:
         try:
             b, chain, home = grid_signboard(session, grid, now=now)
             board = signboard_json(b, chain, home)
+            candidates = _post_candidates(session, grid)
         except NotFoundError:
             board = None
     return _render(
@@ -612,8 +614,27 @@ def office_page(
         categories=catalog.list_categories(session),
         departments=catalog.list_departments(session, adcode=district),
         board=board,
+        candidates=candidates,
         now=now,
     )
+
+
+def _post_candidates(session: Session, code: str) -> list[dict[str, Any]]:
+    """Who the office may appoint to a post of grid ``code``: the active staff working on
+    the grid's community (its first 12 digits), with the posts they hold there, by name."""
+    rows = session.execute(
+        text(
+            "SELECT s.id, s.name, string_agg(DISTINCT g.code || coalesce(' ' || a.post || '岗', "
+            "''), '、') AS held FROM staff s "
+            "JOIN grid_assignments a ON a.staff_id = s.id AND a.valid_to IS NULL "
+            "JOIN grids g ON g.id = a.grid_id AND g.retired_at IS NULL "
+            "WHERE s.active AND g.code LIKE :community "
+            "AND s.district_adcode = (SELECT district_adcode FROM grids WHERE code = :code) "
+            "GROUP BY s.id, s.name ORDER BY s.name, s.id LIMIT 500"
+        ),
+        {"community": code[:12] + "%", "code": code},
+    )
+    return [{"id": r.id, "name": r.name, "held": r.held} for r in rows]
 
 
 # -- the office's admin pages: the catalogue, departments, the holiday calendar ---------------
