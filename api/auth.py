@@ -169,6 +169,9 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     ("POST", "/rounds/patrols/{patrol_id}/points"): STAFF,
     ("POST", "/rounds/patrols/{patrol_id}/end"): STAFF,
     ("POST", "/office/staff/{staff_id}/away"): OFFICER,
+    # appointing and ending a grid's A/B posts: officers, within reach of the grid
+    ("POST", "/grids/{code}/posts"): OFFICER,
+    ("POST", "/grids/{code}/posts/{post}/end"): OFFICER,
     ("POST", "/issues/{issue_id}/replies"): STAFF,
     # the API's own documentation (served offline; a setting switches it off)
     ("GET", "/docs"): PUBLIC_READ,

@@ -170,6 +170,15 @@ RULES: Final[dict[str, str]] = {
     "rating_not_open": "Only a resolved issue can be rated, and only once; the tracking page "
     "says what state the issue is in.",
     "photo_limit": "A report from the page carries at most 3 photos, sent right after it.",
+    # -- a grid's A/B posts (geogrid/grids/posts.py)
+    "post": "A grid's posts are A (primary) and B (backup): name one of them.",
+    "staff": "The staff member named is unknown, no longer active, or of another district than "
+    "the grid: pick an active member of the grid's district.",
+    "post_taken": "The post already has a holder: end that post first, or appoint with "
+    "`replace: true` to end it and appoint in one step.",
+    "other_post": "The person already holds the grid's other post; a grid's A and B are two "
+    "people: end that post first or pick someone else.",
+    "post_vacant": "Nobody holds that post of the grid: there is nothing to end.",
     "patrol_ended": "The patrol already ended at another time; start a new patrol.",
     # -- GEOS validity reasons (shapely.is_valid_reason, slugged)
     "self_intersection": "A ring crosses itself or another ring.",

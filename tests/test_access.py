@@ -188,6 +188,7 @@ def _fill(path: str, world: World) -> str:
         "index": "0",
         "patrol_id": "1",
         "staff_id": "1",
+        "post": "A",
         # a grid layer: public; the issues layer's own access is tested in tests/test_tiles.py
         "layer": "grids-level2",
         "z": "12",

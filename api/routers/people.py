@@ -25,12 +25,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from api.auth import CSRF_COOKIE, PrincipalDep
-from api.deps import ActorDep, SessionDep, SettingsDep
+from api.deps import ActorDep, ReachDep, SessionDep, SettingsDep
 from api.routers.analysis_params import Basemap
 from api.routers.issues import get_photo_store
 from api.schemas_issues import IssueCreate
 from geogrid.auth.principal import Principal
 from geogrid.errors import ConflictError, InvalidInputError, NotFoundError
+from geogrid.grids.posts import appoint_post, end_post
 from geogrid.grids.signboard import grid_signboard, signboard_json
 from geogrid.issues import catalog
 from geogrid.issues.calendar import CHINA_TZ, list_calendar_days
@@ -586,10 +587,12 @@ def office_page(
     )
     items = queue(session, f, now=now, limit=50, offset=offset)
     board = None
+    candidates: list[dict[str, Any]] = []
     if grid and len(grid) >= 12:
         try:
             b, chain, home = grid_signboard(session, grid, now=now)
             board = signboard_json(b, chain, home)
+            candidates = _post_candidates(session, grid)
         except NotFoundError:
             board = None
     return _render(
@@ -611,8 +614,27 @@ def office_page(
         categories=catalog.list_categories(session),
         departments=catalog.list_departments(session, adcode=district),
         board=board,
+        candidates=candidates,
         now=now,
     )
+
+
+def _post_candidates(session: Session, code: str) -> list[dict[str, Any]]:
+    """Who the office may appoint to a post of grid ``code``: the active staff working on
+    the grid's community (its first 12 digits), with the posts they hold there, by name."""
+    rows = session.execute(
+        text(
+            "SELECT s.id, s.name, string_agg(DISTINCT g.code || coalesce(' ' || a.post || '岗', "
+            "''), '、') AS held FROM staff s "
+            "JOIN grid_assignments a ON a.staff_id = s.id AND a.valid_to IS NULL "
+            "JOIN grids g ON g.id = a.grid_id AND g.retired_at IS NULL "
+            "WHERE s.active AND g.code LIKE :community "
+            "AND s.district_adcode = (SELECT district_adcode FROM grids WHERE code = :code) "
+            "GROUP BY s.id, s.name ORDER BY s.name, s.id LIMIT 500"
+        ),
+        {"community": code[:12] + "%", "code": code},
+    )
+    return [{"id": r.id, "name": r.name, "held": r.held} for r in rows]
 
 
 # -- the office's admin pages: the catalogue, departments, the holiday calendar ---------------
@@ -755,6 +777,62 @@ def staff_away(
         "availability": staff.availability,
         "away_until": staff.away_until,
     }
+
+
+class PostAppoint(BaseModel):
+    """Who takes which post. The grid is the path's; from when is the server's clock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: int = Field(ge=1, le=2_147_483_647)
+    post: Literal["A", "B"]
+    replace: bool = Field(
+        default=False, description="end the post's current holder (else 409 when it is held)"
+    )
+
+
+PostCode = Annotated[str, PathParam(pattern=r"^[0-9]{12,18}$", description="The grid code")]
+
+
+@router.post("/grids/{code}/posts", summary="任命: appoint a staff member to post A or B")
+def appoint_grid_post(
+    request: Request,
+    code: PostCode,
+    body: PostAppoint,
+    session: SessionDep,
+    reach: ReachDep,
+) -> JSONResponse:
+    """201 with the new holder and the holder it ended (``replace``); 200 when the person
+    already holds that post. 409 when the post is held (without ``replace``) or the person
+    holds the grid's other post; 422 for staff that is unknown, inactive or of another
+    district. The signboard, locate and report routing name the new holder at once."""
+    change = appoint_post(
+        session,
+        code,
+        staff_id=body.staff_id,
+        post=body.post,
+        now=_now(request),
+        replace=body.replace,
+        reach=reach,
+    )
+    return JSONResponse(
+        jsonable_encoder(change.as_dict()), status_code=201 if change.created else 200
+    )
+
+
+@router.post("/grids/{code}/posts/{post}/end", summary="结束此岗: end the post's current holder")
+def end_grid_post(
+    request: Request,
+    code: PostCode,
+    post: Annotated[Literal["A", "B"], PathParam(description="A or B")],
+    session: SessionDep,
+    reach: ReachDep,
+) -> dict[str, Any]:
+    """The post is vacant from now (404 when it already is); the on-duty rule says who
+    answers meanwhile."""
+    change = end_post(session, code, post, now=_now(request), reach=reach)
+    answer: dict[str, Any] = jsonable_encoder(change.as_dict())
+    return answer
 
 
 # -- department -----------------------------------------------------------------------------
