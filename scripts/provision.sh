@@ -183,7 +183,8 @@ ensure_roles() {
   conf=$(superuser_psql -d postgres -tAc 'SHOW config_file')
   # Kept by the postgres user beside the cluster's configuration, readable by it alone: one
   # password per role and cluster, which every checkout and both commands share (a new one
-  # each time would lock the others out), and which goes when the cluster is dropped.
+  # each time would lock the others out). pg_dropcluster leaves the file: a cluster made again
+  # under the same name gets the same passwords, and the checkouts' settings files stay right.
   PASSWORD_FILE="$(dirname "$conf")/geogrid-passwords"
   for role in "$DB_OWNER" "$DB_ROLE"; do
     if [ -z "$(role_password "$role")" ]; then
