@@ -60,7 +60,8 @@ def _settings() -> Settings:
 
 @db_app.command("migrate")
 def db_migrate(revision: str = typer.Argument("head", help="Alembic revision to reach.")) -> None:
-    """Run the Alembic migrations up to REVISION (default: the newest)."""
+    """Run the Alembic migrations up to REVISION (default: the newest), as the schema's owner
+    (GEOGRID_DATABASE_OWNER_URL), and grant the application role its rights."""
     from geogrid.storage.migrate import upgrade
 
     upgrade(_settings(), revision)
@@ -76,7 +77,7 @@ def db_dump(
     from geogrid.storage.backup import dump_database
 
     try:
-        dump_database(_settings().database_url, file)
+        dump_database(_settings().owner_database_url, file)
     except GeogridError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
@@ -88,9 +89,14 @@ def db_restore(file: Path = typer.Argument(..., help="A file `geogrid db dump` w
     """Restore FILE into the database (its tables replace the ones there, in one transaction)."""
     from geogrid.errors import GeogridError
     from geogrid.storage.backup import restore_database
+    from geogrid.storage.roles import grant_application_role
 
+    settings = _settings()
     try:
-        restore_database(_settings().database_url, file)
+        # as the owner (the restored tables are its own), then the application role's rights
+        # again: the dump carries no privileges
+        restore_database(settings.owner_database_url, file)
+        grant_application_role(settings)
     except GeogridError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
@@ -107,7 +113,7 @@ def demo_load(
     from geogrid.storage.database import create_db_engine
 
     settings = _settings()
-    engine = create_db_engine(settings)
+    engine = create_db_engine(settings.as_owner())  # the owner: it refreshes the statistics
     try:
         report = load_demo(
             engine, seed=settings.demo_seed if seed is None else seed, progress=progress
@@ -155,14 +161,15 @@ def up(
     port: int | None = typer.Option(None, help="Port (default GEOGRID_PORT)."),
     workers: int = typer.Option(1, min=1, help="Worker processes (see `geogrid serve`)."),
 ) -> None:
-    """Migrate, load the demo district if the database is empty, then serve."""
+    """Migrate and load the demo district if the database is empty (as the schema's owner),
+    then serve (as the application role)."""
     from geogrid.demo.load import load_demo
     from geogrid.storage.database import create_db_engine
     from geogrid.storage.migrate import upgrade
 
     settings = _settings()
     upgrade(settings)
-    engine = create_db_engine(settings)
+    engine = create_db_engine(settings.as_owner())
     try:
         report = load_demo(engine, seed=settings.demo_seed, progress=True)
     finally:

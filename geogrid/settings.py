@@ -1,4 +1,6 @@
-"""Runtime settings, read from ``GEOGRID_*`` environment variables.
+"""Runtime settings, read from ``GEOGRID_*`` environment variables and the settings file
+that scripts/up writes (``.geogrid/geogrid.env``, mode 0600: the database URLs with their
+generated passwords).
 
 There is no module-level instance: callers take :func:`get_settings` (cached) or build a
 :class:`Settings` themselves, so tests can run with their own values without mutating globals.
@@ -11,27 +13,63 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-#: The settings file scripts/up writes (database URL with its generated password); optional.
-ENV_FILE = Path(os.environ.get("GEOGRID_ENV_FILE", PROJECT_ROOT / ".state" / "geogrid.env"))
+#: The settings file scripts/up writes (the database URLs with their generated passwords, mode
+#: 0600); ``GEOGRID_ENV_FILE`` names another one. Optional: without it, the environment and the
+#: defaults decide.
+ENV_FILE = PROJECT_ROOT / ".geogrid" / "geogrid.env"
 
-__all__ = ["ENV_FILE", "PROJECT_ROOT", "Settings", "get_settings"]
+__all__ = ["ENV_FILE", "PROJECT_ROOT", "Settings", "env_file", "get_settings"]
+
+
+def env_file() -> Path:
+    """The settings file read now: ``GEOGRID_ENV_FILE``, else :data:`ENV_FILE`. Read at every
+    :class:`Settings` construction, so a process (the test suite) can point it elsewhere."""
+    return Path(os.environ.get("GEOGRID_ENV_FILE") or ENV_FILE)
 
 
 class Settings(BaseSettings):
-    """Settings for the library, the CLI and the API."""
+    """Settings for the library, the CLI and the API.
 
-    # The env file is where scripts/up keeps the generated database password (mode 0600);
-    # environment variables still win over it.
-    model_config = SettingsConfigDict(
-        env_prefix="GEOGRID_", extra="ignore", env_file=ENV_FILE, env_file_encoding="utf-8"
-    )
+    Each setting comes from, in this order: the constructor's arguments, a ``GEOGRID_*``
+    environment variable, the settings file (:func:`env_file`), the default.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GEOGRID_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # the settings file of this moment, not of the module's import
+        dotenv = DotEnvSettingsSource(settings_cls, env_file=env_file(), env_file_encoding="utf-8")
+        return init_settings, env_settings, dotenv, file_secret_settings
 
     database_url: str = Field(
         default="postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid",
-        description="SQLAlchemy URL of a PostGIS database (psycopg 3 driver).",
+        description="SQLAlchemy URL of a PostGIS database (psycopg 3 driver), as the "
+        "application role: the API and the CLI read and write with it. scripts/up writes it, "
+        "with a generated password, to the settings file.",
+    )
+    database_owner_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the same database as the role that owns its schema and "
+        "tables: migrations, the demo and district loads, dumps and restores connect with it "
+        "and grant the application role its rights. Empty: database_url (one role owns and "
+        "uses the tables).",
     )
     host: str = "127.0.0.1"
     port: int = 8000
@@ -202,7 +240,7 @@ class Settings(BaseSettings):
         description="Let the public see aggregated issue maps (counts per grid, no points).",
     )
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_owner_url")
     @classmethod
     def _psycopg3_driver(cls, url: str) -> str:
         """Accept plain ``postgresql://`` URLs, as libpq users write them, and use psycopg 3."""
@@ -210,6 +248,34 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @property
+    def owner_database_url(self) -> str:
+        """The URL the schema's owner connects with: :attr:`database_owner_url` when it names
+        the same database (host, port and name) as :attr:`database_url`, else
+        :attr:`database_url` — so pointing ``GEOGRID_DATABASE_URL`` at another database never
+        migrates the settings file's one.
+
+        >>> Settings(database_url="postgresql://app:a@h/db").owner_database_url
+        'postgresql+psycopg://app:a@h/db'
+        >>> owner = "postgresql://own:o@h/db"
+        >>> both = Settings(database_url="postgresql://app:a@h/db", database_owner_url=owner)
+        >>> both.owner_database_url == both.as_owner().database_url == "postgresql+psycopg://own:o@h/db"
+        True
+        >>> other = Settings(database_url="postgresql://app:a@h/other", database_owner_url=owner)
+        >>> other.owner_database_url
+        'postgresql+psycopg://app:a@h/other'
+        """
+        if not self.database_owner_url:
+            return self.database_url
+        app, owner = make_url(self.database_url), make_url(self.database_owner_url)
+        if (app.host, app.port, app.database) != (owner.host, owner.port, owner.database):
+            return self.database_url
+        return self.database_owner_url
+
+    def as_owner(self) -> Settings:
+        """These settings connecting as the schema's owner (what migrations and loads use)."""
+        return self.model_copy(update={"database_url": self.owner_database_url})
 
     @field_validator("district_adcode")
     @classmethod

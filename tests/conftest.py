@@ -1,8 +1,14 @@
 """Shared fixtures: a real PostGIS database, migrated once, the demo loaded once, first.
 
 The database comes from ``GEOGRID_TEST_DATABASE_URL`` (scripts/test sets it); a database that
-cannot be reached is a failure, never a skip. Each ``db`` test runs in a transaction that is
-rolled back, so tests do not see each other's writes.
+cannot be reached is a failure, never a skip. As in a deployment, that URL is the application
+role's, which owns no table, and ``GEOGRID_TEST_DATABASE_OWNER_URL`` the schema owner's, which
+migrates and loads the demo (scripts/test sets both; without the second, the one role does
+everything). Each ``db`` test runs in a transaction that is rolled back, so tests do not see
+each other's writes.
+
+The suite never reads a deployment's settings file (``.geogrid/geogrid.env``), neither here
+nor in the ``geogrid`` processes it starts: its databases are the ``GEOGRID_TEST_*`` ones.
 """
 
 from __future__ import annotations
@@ -23,15 +29,19 @@ from tests.logins import TEST_REPORTER_KEY, TestLogin
 
 DEFAULT_TEST_URL = "postgresql+psycopg://geogrid:geogrid@127.0.0.1:5432/geogrid_test"
 
+os.environ["GEOGRID_ENV_FILE"] = os.devnull
+
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     url = os.environ.get("GEOGRID_TEST_DATABASE_URL", DEFAULT_TEST_URL)
+    owner_url = os.environ.get("GEOGRID_TEST_DATABASE_OWNER_URL", "")
     # The suite files thousands of reports from one address: the per-client rate limits are
     # off here and tested on their own (tests/test_limits.py). A key of the test run:
     # reporters' contacts are encrypted at rest, as in production.
     return Settings(
         database_url=url,
+        database_owner_url=owner_url,
         rate_limit_reports=0,
         rate_limit_public=0,
         reporter_keys=TEST_REPORTER_KEY,
@@ -53,12 +63,25 @@ def engine(settings: Settings) -> Iterator[Engine]:
             "Run scripts/test, or set GEOGRID_TEST_DATABASE_URL.",
             pytrace=False,
         )
-    upgrade(settings)
+    upgrade(settings)  # as the owner, which then grants the application role its rights
     # Every test sees the demo district, whatever order the files run in (loaded once per
-    # test database; a second load is a no-op).
-    load_demo(engine, seed=settings.demo_seed, progress=False)
+    # test database; a second load is a no-op), loaded as command 1 loads it: by the owner.
+    owner = create_db_engine(settings.as_owner())
+    try:
+        load_demo(owner, seed=settings.demo_seed, progress=False)
+    finally:
+        owner.dispose()
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def owner_engine(settings: Settings, engine: Engine) -> Iterator[Engine]:
+    """The test database as the schema's owner (the same engine's role when there is one role
+    only): for what the application role may not do (DDL, ``TRUNCATE``, ``ANALYZE``)."""
+    owner = create_db_engine(settings.as_owner())
+    yield owner
+    owner.dispose()
 
 
 @pytest.fixture(scope="session")

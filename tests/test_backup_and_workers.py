@@ -18,12 +18,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from geogrid.settings import Settings
+from tests.scratch import creator_engine, database_env, on_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _geogrid(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GEOGRID_DATABASE_URL": database_url}
+def _geogrid(*args: str, settings: Settings) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **database_env(settings)}
     return subprocess.run(
         [sys.executable, "-m", "geogrid.cli", *args],
         env=env,
@@ -56,20 +57,16 @@ def _fingerprint(engine: Engine) -> dict[str, object]:
 
 
 @pytest.fixture
-def clone_url(settings: Settings, demo: Engine) -> Iterator[str]:
+def clone(settings: Settings, demo: Engine) -> Iterator[Settings]:
     """An empty database cloned from the PostGIS template, dropped afterwards."""
-    url = make_url(settings.database_url)
-    name = f"{url.database}_restore"
+    name = f"{make_url(settings.database_url).database}_restore"
     template = os.environ.get("GEOGRID_TEST_POSTGIS_TEMPLATE", "geogrid_template_postgis")
-    admin = create_engine(
-        url.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
+    admin = creator_engine(settings)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
-        yield url.set(database=name).render_as_string(hide_password=False)
+        yield on_database(settings, name)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -77,15 +74,16 @@ def clone_url(settings: Settings, demo: Engine) -> Iterator[str]:
 
 
 def test_dump_and_restore_round_trip(
-    settings: Settings, demo: Engine, clone_url: str, tmp_path: Path
+    settings: Settings, demo: Engine, clone: Settings, tmp_path: Path
 ) -> None:
     dump = tmp_path / "geogrid.dump"
-    done = _geogrid("db", "dump", str(dump), database_url=settings.database_url)
+    done = _geogrid("db", "dump", str(dump), settings=settings)
     assert done.returncode == 0, done.stderr
     assert dump.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
-    done = _geogrid("db", "restore", str(dump), database_url=clone_url)
+    done = _geogrid("db", "restore", str(dump), settings=clone)
     assert done.returncode == 0, done.stderr
-    restored = create_engine(clone_url)
+    # read as the application role: the restore gave it its rights on the restored tables
+    restored = create_engine(clone.database_url)
     try:
         original = _fingerprint(demo)
         assert original["grids"] and original["issues"]
@@ -93,9 +91,9 @@ def test_dump_and_restore_round_trip(
     finally:
         restored.dispose()
     # restoring again over the restored database replaces it, it does not double it
-    done = _geogrid("db", "restore", str(dump), database_url=clone_url)
+    done = _geogrid("db", "restore", str(dump), settings=clone)
     assert done.returncode == 0, done.stderr
-    restored = create_engine(clone_url)
+    restored = create_engine(clone.database_url)
     try:
         assert _fingerprint(restored) == _fingerprint(demo)
     finally:
@@ -105,7 +103,7 @@ def test_dump_and_restore_round_trip(
 def test_restore_of_a_file_that_is_not_a_dump_says_so(settings: Settings, tmp_path: Path) -> None:
     bogus = tmp_path / "notes.txt"
     bogus.write_text("not a dump")
-    done = _geogrid("db", "restore", str(bogus), database_url=settings.database_url)
+    done = _geogrid("db", "restore", str(bogus), settings=settings)
     assert done.returncode == 1
     assert "not a geogrid db dump file" in done.stderr
 
@@ -140,7 +138,7 @@ def test_a_killed_worker_does_not_stop_the_service_and_is_replaced(settings: Set
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "GEOGRID_DATABASE_URL": settings.database_url}
+    env = {**os.environ, **database_env(settings)}
     server = subprocess.Popen(
         [sys.executable, "-m", "geogrid.cli", "serve", "--workers", "2", "--port", str(port)],
         env=env,

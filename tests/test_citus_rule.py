@@ -248,11 +248,12 @@ def test_large_tables_carry_the_adcode_in_their_keys(engine: Engine) -> None:
     } <= set(following)
 
 
-def test_the_rule_detects_a_table_that_breaks_it(engine: Engine) -> None:
-    """The check itself, on a throw-away table in a rolled-back transaction: a large table
-    keyed by its id alone is caught, and the same table keyed by (district_adcode, id) is not.
+def test_the_rule_detects_a_table_that_breaks_it(owner_engine: Engine) -> None:
+    """The check itself, on a throw-away table in a rolled-back transaction (created by the
+    schema's owner: the application role may not): a large table keyed by its id alone is
+    caught, and the same table keyed by (district_adcode, id) is not.
     """
-    with engine.connect() as conn, conn.begin() as outer:
+    with owner_engine.connect() as conn, conn.begin() as outer:
         conn.execute(
             text(
                 "CREATE TABLE issues_probe (id bigint PRIMARY KEY, district_adcode varchar(6), "

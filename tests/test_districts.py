@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -25,6 +25,7 @@ from geogrid.districts.catalog import boundary_wgs84, division, divisions_for
 from geogrid.districts.repository import add_district, list_districts, remove_districts
 from geogrid.errors import ConflictError, InvalidInputError, NotFoundError
 from geogrid.settings import Settings
+from tests.scratch import creator_engine, database_env, on_database
 
 NOW = datetime(2026, 3, 1, 8, tzinfo=UTC)
 SCALE = 0.05  # a sketch of each district: a few dozen grids, a few hundred issues
@@ -272,13 +273,9 @@ def fresh_settings(settings: Settings, engine: Engine) -> Iterator[Settings]:
     from geogrid.storage.migrate import upgrade
     from tests.test_grids_io import _create_with_superuser
 
-    test_url = make_url(settings.database_url)
-    name = f"{test_url.database}_districts"
+    name = f"{make_url(settings.database_url).database}_districts"
     template = os.environ.get("GEOGRID_TEST_POSTGIS_TEMPLATE", "geogrid_template_postgis")
-    admin = create_engine(
-        test_url.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
+    admin = creator_engine(settings)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -286,7 +283,10 @@ def fresh_settings(settings: Settings, engine: Engine) -> Iterator[Settings]:
     except Exception:
         admin.dispose()
         admin = _create_with_superuser(settings, name)
-    fresh = Settings(database_url=test_url.set(database=name).render_as_string(hide_password=False))
+    urls = Settings(
+        database_url=settings.database_url, database_owner_url=settings.database_owner_url
+    )
+    fresh = on_database(urls, name)
     upgrade(fresh)
     try:
         yield fresh
@@ -303,7 +303,8 @@ def test_cli_adds_lists_and_removes_on_a_fresh_database(
     from geogrid.settings import get_settings
     from geogrid.storage.database import create_db_engine
 
-    monkeypatch.setenv("GEOGRID_DATABASE_URL", fresh_settings.database_url)
+    for variable, value in database_env(fresh_settings).items():
+        monkeypatch.setenv(variable, value)
     get_settings.cache_clear()
     runner = CliRunner()
     try:

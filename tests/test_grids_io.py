@@ -3,7 +3,7 @@ trip of the whole demo district through every format into an empty database.
 
 The round trip needs a database of its own, with PostGIS, which only a superuser can install
 (PostgreSQL 15 does not trust the extension). scripts/test therefore prepares a template
-database with PostGIS (``geogrid_template_postgis``, flagged IS_TEMPLATE) that the test role,
+database with PostGIS (``geogrid_template_postgis``, flagged IS_TEMPLATE) that the owner role,
 which has CREATEDB, clones into ``<test db>_rt``; without the template the fixture falls back to
 a superuser (``GEOGRID_TEST_SUPERUSER_URL``, or ``postgres`` on the test host). The database is
 dropped afterwards. Neither being available is a failure, not a skip.
@@ -37,6 +37,7 @@ from geogrid.grids.validation import area_m2
 from geogrid.settings import Settings
 from geogrid.storage.database import create_db_engine
 from geogrid.storage.models import Grid, GridVersion
+from tests.scratch import creator_engine, on_database
 
 DEMO_GRIDS = 1921
 L1 = "610503001001"  # a community of 华州街道 with level-2 children
@@ -279,15 +280,13 @@ def _superuser_url(test_url: str) -> str:
 
 def _create_with_superuser(settings: Settings, name: str) -> Engine:
     """Create ``name`` with PostGIS as a superuser; the engine it returns can drop it again."""
-    test_url = make_url(settings.database_url)
+    owner = make_url(settings.owner_database_url).username
     admin_url = _superuser_url(settings.database_url)
     try:
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(
-                text(f'CREATE DATABASE "{name}" OWNER "{test_url.username}" TEMPLATE template0')
-            )
+            conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{owner}" TEMPLATE template0'))
     except Exception as exc:
         pytest.fail(
             f"the round-trip test needs the PostGIS template database (scripts/test makes it) or "
@@ -309,13 +308,9 @@ def empty_settings(settings: Settings, engine: Engine) -> Iterator[Settings]:
     """A fresh migrated database with PostGIS and no data, dropped afterwards."""
     from geogrid.storage.migrate import upgrade
 
-    test_url = make_url(settings.database_url)
-    name = f"{test_url.database}_rt"
+    name = f"{make_url(settings.database_url).database}_rt"
     template = os.environ.get("GEOGRID_TEST_POSTGIS_TEMPLATE", "geogrid_template_postgis")
-    admin = create_engine(
-        test_url.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
+    admin = creator_engine(settings)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -323,7 +318,10 @@ def empty_settings(settings: Settings, engine: Engine) -> Iterator[Settings]:
     except Exception:
         admin.dispose()
         admin = _create_with_superuser(settings, name)
-    fresh = Settings(database_url=test_url.set(database=name).render_as_string(hide_password=False))
+    urls = Settings(
+        database_url=settings.database_url, database_owner_url=settings.database_owner_url
+    )
+    fresh = on_database(urls, name)
     upgrade(fresh)
     try:
         yield fresh
@@ -381,8 +379,9 @@ def test_round_trip_into_an_empty_database(
             source_path = unpacked / "grids.shp"
 
     target = create_db_engine(empty_settings)
+    owner = create_db_engine(empty_settings.as_owner())
     try:
-        with target.begin() as conn:  # empty again: each format starts from nothing
+        with owner.begin() as conn:  # empty again: each format starts from nothing
             conn.execute(
                 text("TRUNCATE grid_versions, grids, admin_areas RESTART IDENTITY CASCADE")
             )
@@ -421,6 +420,7 @@ def test_round_trip_into_an_empty_database(
         assert entity and all("\u4e00" <= ch <= "\u9fff" for ch in entity)
     finally:
         target.dispose()
+        owner.dispose()
         shutil.rmtree(tmp_path / "out", ignore_errors=True)
 
 

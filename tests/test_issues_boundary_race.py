@@ -31,7 +31,7 @@ import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -44,6 +44,7 @@ from geogrid.settings import Settings
 from geogrid.storage.database import create_db_engine, make_session_factory
 from geogrid.storage.locks import BOUNDARY_LOCK_PREFIX
 from tests.concurrency import race_behind_row_lock, waiting_on_locks
+from tests.scratch import creator_engine, database_env, on_database
 from tests.test_grids_support import Leaf, etag, pick_leaf
 
 HUAZHOU = "610503"
@@ -63,23 +64,21 @@ def race_db(settings: Settings, engine: Engine) -> Iterator[RaceDb]:
     from geogrid.demo.load import load_demo
     from geogrid.storage.migrate import upgrade
 
-    url = make_url(settings.database_url)
-    name = f"{url.database}_race"
+    name = f"{make_url(settings.database_url).database}_race"
     template = os.environ.get("GEOGRID_TEST_POSTGIS_TEMPLATE", "geogrid_template_postgis")
-    admin = create_engine(
-        url.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
+    admin = creator_engine(settings)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     # the suite's settings (rate limits off: each round files its reports from one address)
-    race_settings = settings.model_copy(
-        update={"database_url": url.set(database=name).render_as_string(hide_password=False)}
-    )
+    race_settings = on_database(settings, name)
     upgrade(race_settings)
+    loader = create_db_engine(race_settings.as_owner())
+    try:
+        load_demo(loader, seed=settings.demo_seed, progress=False)
+    finally:
+        loader.dispose()
     race_engine = create_db_engine(race_settings)
-    load_demo(race_engine, seed=settings.demo_seed, progress=False)
     try:
         yield RaceDb(race_settings, race_engine)
     finally:
@@ -426,7 +425,7 @@ def cli_env(race_db: RaceDb) -> Iterator[dict[str, str]]:
     from geogrid.settings import get_settings
 
     get_settings.cache_clear()
-    yield {"GEOGRID_DATABASE_URL": race_db.settings.database_url}
+    yield database_env(race_db.settings)
     get_settings.cache_clear()
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import ActorDep, SessionDep, SettingsDep
+from api.downloads import download
 from api.responses import answers_in
 from geogrid.errors import InvalidInputError
-from geogrid.grids.io_export import export_to_bytes
+from geogrid.grids.io_export import export_to_file
 from geogrid.grids.io_formats import GridFormat
 from geogrid.grids.io_plan import FieldMapping
 from geogrid.grids.io_write import import_grids
@@ -52,7 +53,7 @@ def upload_filename(name: str | None) -> str:
 @router.get(
     "/grids/export",
     summary="Download the grids as a file (GeoJSON, GeoPackage, zipped Shapefile, KML, CSV+WKT)",
-    response_class=Response,
+    response_class=StreamingResponse,
     responses=answers_in(*sorted({f.media_type.split(";")[0] for f in GridFormat})),
 )
 def export_grids(
@@ -69,8 +70,9 @@ def export_grids(
     encoding: Annotated[
         Literal["utf-8", "gbk"], Query(description="Shapefile attribute encoding (.cpg says it).")
     ] = "utf-8",
-) -> Response:
-    content, fmt = export_to_bytes(
+) -> StreamingResponse:
+    # written to a temporary file (GeoPackage and Shapefile need one), then streamed from it
+    file, fmt = export_to_file(
         session,
         fmt=format,
         level=level,
@@ -80,11 +82,7 @@ def export_grids(
     )
     suffix = ".zip" if fmt is GridFormat.SHP else fmt.suffix
     name = f"grids{'-level' + str(level) if level else ''}{suffix}"
-    return Response(
-        content,
-        media_type=fmt.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return download(file, media_type=fmt.media_type, filename=name)
 
 
 @router.post(

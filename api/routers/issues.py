@@ -9,11 +9,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
 from sqlalchemy.orm import Session
 
 from api.auth import PrincipalDep
 from api.deps import ActorDep, SessionDep, SettingsDep, actor_or
+from api.downloads import download, spooled_file
 from api.preconditions import IfMatchHeader, entity_tag, expected_version, parse_if_match
 from api.responses import answers_in
 from api.schemas_issues import (
@@ -39,7 +46,13 @@ from geogrid.issues.calendar import (
 )
 from geogrid.issues.detail import issue_detail
 from geogrid.issues.intake import NewIssue, create_issue
-from geogrid.issues.ledger import LedgerFilter, ledger_page, ledger_rows, write_csv, write_xlsx
+from geogrid.issues.ledger import (
+    LedgerFilter,
+    ledger_page,
+    ledger_rows,
+    write_csv_to,
+    write_xlsx_to,
+)
 from geogrid.issues.photos import PhotoSettings, PhotoStore
 from geogrid.issues.transitions import TransitionRequest, escalate, transition
 
@@ -235,25 +248,25 @@ def list_issues(
 
 @router.get(
     "/issues/export",
-    response_class=Response,
+    response_class=StreamingResponse,
     responses=answers_in("text/csv", XLSX),
 )
 def export_issues(
     session: SessionDep, f: LedgerDep, format: Literal["csv", "xlsx"] = "csv"
-) -> Response:
-    """The ledger as CSV (UTF-8 with BOM) or XLSX, Chinese column headers."""
+) -> StreamingResponse:
+    """The ledger as CSV (UTF-8 with BOM) or XLSX, Chinese column headers; streamed (the rows
+    are written to a temporary file as they come from the database, then sent in chunks)."""
     rows = ledger_rows(session, f, now=_now())
-    if format == "xlsx":
-        return Response(
-            write_xlsx(rows),
-            media_type=XLSX,
-            headers={"Content-Disposition": 'attachment; filename="issues.xlsx"'},
-        )
-    return Response(
-        write_csv(rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="issues.csv"'},
-    )
+    file = spooled_file()
+    try:
+        if format == "xlsx":
+            write_xlsx_to(rows, file)
+            return download(file, media_type=XLSX, filename="issues.xlsx")
+        write_csv_to(rows, file)
+    except BaseException:
+        file.close()
+        raise
+    return download(file, media_type="text/csv; charset=utf-8", filename="issues.csv")
 
 
 def _detail_for(

@@ -72,7 +72,8 @@ def add(
     except GeogridError as exc:
         raise _fail(exc) from exc
     settings = get_settings()
-    engine = create_db_engine(settings)
+    # as the tables' owner, which may refresh their statistics after a bulk load
+    engine = create_db_engine(settings.as_owner())
     factory = make_session_factory(engine)
     now = datetime.now(UTC).replace(microsecond=0)
     try:

@@ -88,7 +88,7 @@ def export_cmd(
     grid: str | None = typer.Option(None, help="Grid code prefix (the grid and its subtree)."),
 ) -> None:
     """Export the ledger (台账) with Chinese headers, sorted by grid code."""
-    from geogrid.issues.ledger import LedgerFilter, ledger_rows, write_csv, write_xlsx
+    from geogrid.issues.ledger import LedgerFilter, ledger_rows, write_csv_to, write_xlsx_to
     from geogrid.settings import get_settings
     from geogrid.storage.database import create_db_engine, make_session_factory, session_scope
 
@@ -105,10 +105,8 @@ def export_cmd(
                 LedgerFilter(grid_code=grid, district_adcode=settings.district_adcode),
                 now=datetime.now(UTC),
             )
-            if suffix == ".xlsx":
-                file.write_bytes(write_xlsx(rows))
-            else:
-                file.write_text(write_csv(rows), encoding="utf-8")
+            with file.open("wb") as out:  # row by row, not the whole ledger in memory
+                (write_xlsx_to if suffix == ".xlsx" else write_csv_to)(rows, out)
     finally:
         engine.dispose()
     console.print(f"[green]ledger written to {file}[/green]")

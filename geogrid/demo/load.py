@@ -35,7 +35,7 @@ from geogrid.issues.calendar import (
 )
 from geogrid.settings import Settings
 
-__all__ = ["ADVISORY_LOCK_KEY", "DemoReport", "Stages", "load_demo", "write_demo"]
+__all__ = ["ADVISORY_LOCK_KEY", "DemoReport", "Stages", "analyze_owned", "load_demo", "write_demo"]
 
 ADVISORY_LOCK_KEY = 610_503_001
 _LOG = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def load_demo(
                 # Planner statistics now, not whenever autovacuum comes by (it may be off): on
                 # a freshly loaded district without them, point lookups and tiles pick
                 # sequential scans and run three to a hundred times slower.
-                conn.execute("ANALYZE")
+                analyze_owned(conn)
     finally:
         raw.close()
     return DemoReport(
@@ -174,24 +174,67 @@ def _seed_calendar(conn: Any, years: Iterable[int]) -> CalendarSeedReport:
 
 
 def _copy(conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Write ``rows`` into ``table`` with ``COPY``; the number of rows.
+
+    PostgreSQL refuses ``COPY FROM`` into a table whose row-level security binds the current
+    role. The owner lifts it first (:func:`_row_security_lifted`); the application role, which
+    owns no table (a district added with its demo through the API), cannot: it copies into a
+    temporary table of the same columns and inserts from there in one statement, which the
+    policies check as any insert.
+    """
+    cols = ", ".join(columns)
+    bound = conn.execute("SELECT row_security_active(%s::regclass)", (table,)).fetchone()[0]
+    target = f'"_load_{table}"' if bound else table
+    if bound:
+        conn.execute(
+            f"CREATE TEMPORARY TABLE {target} ON COMMIT DROP AS "
+            f"SELECT {cols} FROM {table} WITH NO DATA"
+        )
     n = 0
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+    with conn.cursor() as cur, cur.copy(f"COPY {target} ({cols}) FROM STDIN") as cp:
         for row in rows:
             cp.write_row(row)
             n += 1
+    if bound:
+        conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {target}")
+        conn.execute(f"DROP TABLE {target}")
     return n
+
+
+def analyze_owned(conn: Any, tables: Iterable[str] | None = None) -> None:
+    """Fresh planner statistics for ``tables`` (default: every table of the schema) that the
+    current role owns: only an owner may ``ANALYZE`` (the application role, adding a district
+    through the API, leaves it to autovacuum)."""
+    owned = [
+        row[0]
+        for row in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm') "
+            "AND pg_has_role(current_user, c.relowner, 'USAGE') ORDER BY c.relname"
+        ).fetchall()
+    ]
+    wanted = owned if tables is None else [t for t in tables if t in owned]
+    for table in wanted:
+        conn.execute(f'ANALYZE "{table}"')
 
 
 @contextmanager
 def _row_security_lifted(conn: Any) -> Iterator[None]:
     """PostgreSQL refuses ``COPY FROM`` into a table under *forced* row-level security
-    (migration 0014 forces it on grids and issues, so that the application, which owns them,
-    is bound by the reach policies too). The owner lifts the force for this transaction and
-    puts it back before committing; the ALTERs hold the tables' locks to the commit, so no
+    (migration 0014 forces it on grids and issues, so that their owner is bound by the reach
+    policies too). The owner (the CLI's loads) lifts the force for this transaction and puts it
+    back before committing; the ALTERs hold the tables' locks to the commit, so no
     other session ever sees them unforced. The loader sets no reach, under which every policy
     lets everything through anyway. Deferred checks (migration 0011's grid state) are run
     before each ALTER (PostgreSQL cannot alter a table with pending trigger events) and are
     deferred again while the rows go in."""
+    if not conn.execute(
+        "SELECT bool_and(pg_has_role(current_user, c.relowner, 'USAGE')) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relforcerowsecurity"
+    ).fetchone()[0]:
+        yield  # not the owner (the application role): _copy goes through temporary tables
+        return
     forced = [
         row[0]
         for row in conn.execute(

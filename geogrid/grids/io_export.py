@@ -10,7 +10,7 @@ import json
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import shapely
 from shapely.geometry import MultiPolygon
@@ -26,6 +26,7 @@ __all__ = [
     "export_grids",
     "export_rows",
     "export_to_bytes",
+    "export_to_file",
 ]
 
 
@@ -122,9 +123,18 @@ def export_grids(
     )
 
 
-def export_to_bytes(session: Session, **kwargs: Any) -> tuple[bytes, GridFormat]:
-    """:func:`export_grids` into memory (for the API)."""
+def export_to_file(session: Session, **kwargs: Any) -> tuple[BinaryIO, GridFormat]:
+    """:func:`export_grids` into a temporary file, open for reading from its start (for the
+    API, which streams it). The file has no name left: closing it frees its space."""
     fmt = GridFormat.parse(kwargs.pop("fmt", GridFormat.GEOJSON))
     with tempfile.TemporaryDirectory(prefix="geogrid-export-") as tmp:
         path = export_grids(session, Path(tmp), fmt=fmt, **kwargs)
-        return path.read_bytes(), fmt
+        # opened before the directory goes: the open file outlives its name
+        return path.open("rb"), fmt
+
+
+def export_to_bytes(session: Session, **kwargs: Any) -> tuple[bytes, GridFormat]:
+    """:func:`export_grids` into memory."""
+    file, fmt = export_to_file(session, **kwargs)
+    with file:
+        return file.read(), fmt

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -16,7 +16,16 @@ from sqlalchemy.orm import Session
 from geogrid.errors import InvalidInputError
 from geogrid.issues.workflow import LABELS, WORKING_STATES
 
-__all__ = ["COLUMNS", "LedgerFilter", "ledger_page", "ledger_rows", "write_csv", "write_xlsx"]
+__all__ = [
+    "COLUMNS",
+    "LedgerFilter",
+    "ledger_page",
+    "ledger_rows",
+    "write_csv",
+    "write_csv_to",
+    "write_xlsx",
+    "write_xlsx_to",
+]
 
 #: (key, Chinese header) in export order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -157,31 +166,50 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def write_csv(rows: Iterator[dict[str, Any]]) -> str:
-    """CSV with a BOM, so Excel on a Chinese Windows opens the UTF-8 headers correctly."""
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer)
+def write_csv_to(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> None:
+    """The ledger as CSV into the binary file ``out``, row by row (UTF-8 with a BOM, so Excel
+    on a Chinese Windows opens the headers correctly)."""
+    text_out = io.TextIOWrapper(out, encoding="utf-8", newline="")
+    text_out.write("\ufeff")
+    writer = csv.writer(text_out)
     writer.writerow([label for _, label in COLUMNS])
     for row in rows:
         writer.writerow([_cell(row[key]) for key, _ in COLUMNS])
-    return buffer.getvalue()
+    text_out.flush()
+    text_out.detach()  # ``out`` stays open for the caller
 
 
-def write_xlsx(rows: Iterator[dict[str, Any]]) -> bytes:
+def write_csv(rows: Iterable[dict[str, Any]]) -> str:
+    """:func:`write_csv_to` into a string."""
+    out = io.BytesIO()
+    write_csv_to(rows, out)
+    return out.getvalue().decode("utf-8")
+
+
+def write_xlsx_to(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> None:
+    """The ledger as an XLSX workbook into the binary file ``out``: bold Chinese headers, the
+    header row frozen. Written in openpyxl's write-only mode, which keeps no row in memory."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    workbook = Workbook(write_only=False)
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "问题台账"
-    sheet.append([label for _, label in COLUMNS])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("问题台账")
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header = []
+    for _, label in COLUMNS:
+        cell = WriteOnlyCell(sheet, value=label)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
     for row in rows:
         sheet.append([_cell(row[key]) for key, _ in COLUMNS])
-    sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    workbook.save(out)
+
+
+def write_xlsx(rows: Iterable[dict[str, Any]]) -> bytes:
+    """:func:`write_xlsx_to` into bytes."""
+    out = io.BytesIO()
+    write_xlsx_to(rows, out)
+    return out.getvalue()

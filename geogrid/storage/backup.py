@@ -1,11 +1,12 @@
 """Backups: ``pg_dump -Fc`` of the whole database and ``pg_restore`` of such a file.
 
-The dump leaves out owners (a restore runs as whichever role migrates that installation) and
-privileges (the owner role's default privileges grant the application role its rights on what
-the restore creates). Extensions are not restored: PostGIS is installed in the target by a
-superuser already (the PostGIS template, or ``scripts/provision.sh``), and only its owner
-could drop or recreate it, so a restore as the owner role skips those entries (and the rows
-of PostGIS's own ``spatial_ref_sys``).
+Both run as the schema's owner (``Settings.owner_database_url``). The dump leaves out owners
+(a restore runs as whichever role owns that installation's schema) and privileges (``geogrid db
+restore`` grants the application role its rights again afterwards,
+:func:`geogrid.storage.roles.grant_application_role`). Extensions are not restored: PostGIS is
+installed in the target by a superuser already (the PostGIS template, or
+``scripts/provision.sh``), and only its owner could drop or recreate it, so a restore as the
+owner role skips those entries (and the rows of PostGIS's own ``spatial_ref_sys``).
 
 The password travels in ``PGPASSWORD``, never on a command line others can read with ``ps``.
 """

@@ -1,7 +1,9 @@
 """Run Alembic migrations from code (CLI ``geogrid db migrate``, ``geogrid up``, the tests).
 
 The configuration is built here rather than read from an ``alembic.ini`` so the installed
-package migrates the database named by the settings, wherever it runs from.
+package migrates the database named by the settings, wherever it runs from. Migrations run as
+the schema's owner (``Settings.owner_database_url``), which then grants the application role
+its rights on what they made (:mod:`geogrid.storage.roles`).
 """
 
 from __future__ import annotations
@@ -35,13 +37,17 @@ def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # '%' must be doubled for configparser; URLs with encoded passwords contain it.
-    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", settings.owner_database_url.replace("%", "%%"))
     return config
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (idempotent)."""
+    """Bring the schema to ``revision`` as its owner, then grant the application role its
+    rights (idempotent)."""
+    from geogrid.storage.roles import grant_application_role
+
     command.upgrade(alembic_config(settings), revision)
+    grant_application_role(settings)
 
 
 def current_revision(engine: Engine) -> str | None:
