@@ -57,15 +57,37 @@ BULK_NOTE = "居民反映的问题（演示数据，省级基准批量生成）"
 README = ROOT / "bench" / "README.md"
 
 
-def url(db: str, user: str = "geogrid") -> str:
-    password = ":geogrid" if user == "geogrid" else ""
-    return f"postgresql+psycopg://{user}{password}@{HOST}/{db}"
+def url(db: str, role: str = "app") -> str:
+    """Database ``db`` on the settings' server as ``role``: ``app`` (the application role of
+    the settings file scripts/up writes, what the service runs as), ``owner`` (the schema's
+    owner: migrations) or ``admin`` (a superuser, ``GEOGRID_BENCH_ADMIN_URL``: creating the
+    databases, and writing generated rows with the triggers off, as a restore does)."""
+    from sqlalchemy.engine import make_url
+
+    from geogrid.settings import Settings
+
+    settings = Settings()
+    base = {
+        "app": settings.database_url,
+        "owner": settings.database_owner_url or settings.database_url,
+        "admin": os.environ.get(
+            "GEOGRID_BENCH_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/"
+        ),
+    }[role]
+    return make_url(base).set(database=db).render_as_string(hide_password=False)
 
 
-def _psycopg(db: str, user: str = "postgres") -> Any:
+def _psycopg(db: str, role: str = "admin") -> Any:
     import psycopg
 
-    return psycopg.connect(url(db, user).replace("+psycopg", ""), autocommit=True)
+    return psycopg.connect(url(db, role).replace("+psycopg", ""), autocommit=True)
+
+
+def bench_settings(db: str, **overrides: Any) -> Any:
+    """Settings for database ``db``, with both roles (the service's split)."""
+    from geogrid.settings import Settings
+
+    return Settings(database_url=url(db), database_owner_url=url(db, "owner"), **overrides)
 
 
 # -- building -------------------------------------------------------------------------------
@@ -74,9 +96,9 @@ def _psycopg(db: str, user: str = "postgres") -> Any:
 def ensure_database(name: str, now: datetime) -> None:
     """Create ``name`` from the PostGIS template if missing, migrate it, load the demo."""
     from sqlalchemy import text
+    from sqlalchemy.engine import make_url
 
     from geogrid.demo.load import load_demo
-    from geogrid.settings import Settings
     from geogrid.storage.database import create_db_engine
     from geogrid.storage.migrate import upgrade
 
@@ -85,10 +107,11 @@ def ensure_database(name: str, now: datetime) -> None:
             pass
         else:
             print(f"creating database {name} from {TEMPLATE}")
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" OWNER geogrid')
-    settings = Settings(database_url=url(name))
+            owner = make_url(url(name, "owner")).username
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}" OWNER "{owner}"')
+    settings = bench_settings(name)
     upgrade(settings)
-    engine = create_db_engine(settings)
+    engine = create_db_engine(settings.as_owner())  # the owner: it refreshes the statistics
     with engine.connect() as conn:
         loaded = conn.execute(
             text("SELECT 1 FROM admin_areas WHERE code = :d"), {"d": DEMO}
@@ -128,7 +151,7 @@ def add_generated_districts(
     from geogrid.demo.load import Stages, seed_demo_calendar, write_demo
     from geogrid.districts.catalog import divisions_for
 
-    with _psycopg(name, "geogrid") as conn:
+    with _psycopg(name, "app") as conn:
         have = {r[0] for r in conn.execute("SELECT code FROM admin_areas WHERE level='district'")}
     todo = [d for d in divisions_for(PROVINCE) if d.adcode not in have][:limit]
     if not todo:
@@ -412,7 +435,7 @@ def _locate_paths(db: str, n: int, *, everywhere: bool) -> list[str]:
     """Points on the surface of random deepest grids (of the demo district, or of every
     district), as ``/locate`` paths naming their district."""
     where = "" if everywhere else f"AND g.district_adcode = '{DEMO}'"
-    with _psycopg(db, "geogrid") as conn:
+    with _psycopg(db, "app") as conn:
         conn.execute("SELECT setseed(0.42)")
         rows = conn.execute(
             "SELECT g.district_adcode, ST_X(p), ST_Y(p) FROM grids g "
@@ -428,6 +451,7 @@ def _start(cmd: list[str], db: str, port: int) -> subprocess.Popen[bytes]:
     import httpx
 
     env = {**os.environ, "GEOGRID_DATABASE_URL": url(db), "GEOGRID_RATE_LIMIT_PUBLIC": "0"}
+    env["GEOGRID_DATABASE_OWNER_URL"] = url(db, "owner")
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.Popen(
         [*cmd, str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -627,7 +651,6 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "province.json")
     args = parser.parse_args()
 
-    from geogrid.settings import Settings
     from geogrid.storage.database import create_db_engine
 
     results: dict[str, Any] = {"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
@@ -638,7 +661,7 @@ def main() -> None:
     if args.build_only:
         return
     for key, db in (("one", ONE_DB), ("province", PROVINCE_DB)):
-        settings = Settings(database_url=url(db), rate_limit_public=0)
+        settings = bench_settings(db, rate_limit_public=0)
         engine = create_db_engine(settings, request_timeouts=True)  # as the app's
         print(f"measuring {db}")
         results[key] = {

@@ -393,19 +393,25 @@ def tile_bytes(
         )
         params = {}
     # A tile is a short query whose PostGIS functions carry high planner costs, which switches
-    # on JIT compilation: ~1 s of compiling for a 50 ms query. Off for this transaction only,
-    # sent in one pipeline with the query (and the BEGIN when the tile opens the transaction):
-    # one round trip to the server, not three.
+    # on JIT compilation: ~1 s of compiling for a 50 ms query. The app's connections have it
+    # off (connect_args); any other connection gets it off once, for its life, and the flag
+    # lives with the pooled connection. A grids statement is the same text for every tile of
+    # its layer, so it is prepared: planning was half of a tile's time (z12/z14 at the demo:
+    # 1.5 → 0.8 ms, the bare query 1.2 ms). The issues statement changes with its filter.
     connection = session.connection()
     sql, values = _compiled(stmt, connection.dialect, params, keep=layer.is_grids)
-    driver = connection.connection.driver_connection
+    pooled = connection.connection
+    driver = pooled.driver_connection
     assert driver is not None
-    with driver.pipeline(), driver.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute(sql, values, prepare=False)
-        row = cursor.fetchone()
+    if not pooled.info.get(_JIT_OFF):
+        driver.execute("SET jit = off")
+        pooled.info[_JIT_OFF] = True
+    row = driver.execute(sql, values, prepare=layer.is_grids).fetchone()
     data = row[0] if row else None
     return bytes(data) if data else b""
+
+
+_JIT_OFF = "geogrid.tiles.jit_off"
 
 
 def _compiled(
