@@ -167,6 +167,28 @@ def _offset(geom: Any, metres: float) -> Any:
     return proj.to_lonlat(proj.to_metric(geom).buffer(metres, join_style="mitre"))
 
 
+def test_the_metric_projection_equals_the_one_pyproj_resolves_from_the_crs() -> None:
+    # the pipelines are written out (no PROJ database lookup per centre): they must be the
+    # operation Transformer.from_crs picks for EPSG:4326 -> that aeqd, to the bit
+    from pyproj import CRS, Transformer
+
+    geom = shapely.box(X0, Y0, X0 + 0.05, Y0 + 0.04)
+    proj = metric_projector(geom)
+    c = geom.centroid
+    local = CRS.from_proj4(
+        f"+proj=aeqd +lat_0={round(c.y, 2)} +lon_0={round(c.x, 2)} +datum=WGS84 +units=m"
+    )
+    forward = Transformer.from_crs("EPSG:4326", local, always_xy=True)
+    inverse = Transformer.from_crs(local, "EPSG:4326", always_xy=True)
+    lon = np.linspace(X0 - 0.5, X0 + 0.5, 101)
+    lat = np.linspace(Y0 - 0.5, Y0 + 0.5, 101)
+    ours = np.array(proj.forward.transform(lon, lat))
+    assert np.array_equal(ours, np.array(forward.transform(lon, lat)))
+    assert np.array_equal(
+        np.array(proj.inverse.transform(*ours)), np.array(inverse.transform(*ours))
+    )
+
+
 def test_tolerance_is_measured_in_metres_on_densified_edges() -> None:
     # a 5 km wide parent with two halves sharing a long straight lon/lat edge
     parent = shapely.box(X0, Y0, X0 + 0.05, Y0 + 0.04)
