@@ -143,7 +143,7 @@ def list_grids(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    features, matched = repo.list_grids_geojson(
+    page = repo.list_grids_geojson(
         session,
         level=level,
         kind=kind,
@@ -154,14 +154,16 @@ def list_grids(
         offset=offset,
     )
     links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
-    if offset + len(features) < matched:
+    if offset + page.returned < page.matched:
         nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
         links.append({"rel": "next", "type": GEOJSON, "href": str(nxt)})
     if offset > 0:
         prev = request.url.include_query_params(offset=max(offset - limit, 0), limit=limit)
         links.append({"rel": "prev", "type": GEOJSON, "href": str(prev)})
     # the Features written by PostgreSQL, spliced in as text (feature_collection_json)
-    body = feature_collection_json(features, number_matched=matched, links=links)
+    body = feature_collection_json(
+        page.features_text, page.returned, number_matched=page.matched, links=links
+    )
     return Response(body, media_type=GEOJSON)
 
 

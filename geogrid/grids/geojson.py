@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -169,26 +169,34 @@ _dumps = functools.partial(
 
 
 def feature_collection_json(
-    features: Sequence[str],
+    features_text: str,
+    number_returned: int,
     *,
     number_matched: int | None = None,
     links: list[dict[str, str]] | None = None,
 ) -> bytes:
-    """The body of :func:`feature_collection` for Features already written as JSON text (by
-    PostgreSQL, see :func:`geogrid.grids.repository.list_grids_geojson`): the texts are spliced
-    in, never parsed; the members around them are written as ``JSONResponse`` writes them.
+    """The body of :func:`feature_collection` for Features already written as JSON text and
+    joined with commas (by PostgreSQL, see :func:`geogrid.grids.repository.list_grids_geojson`):
+    the text is spliced in, never parsed; the members around it are written as
+    ``JSONResponse`` writes them.
 
-    >>> feature_collection_json(['{"type": "Feature"}'], number_matched=7)[39:]
+    >>> feature_collection_json('{"type": "Feature"}', 1, number_matched=7)[39:]
     b'[{"type": "Feature"}],"numberMatched":7,"numberReturned":1}'
     """
     members: dict[str, Any] = {}
     if number_matched is not None:
         members["numberMatched"] = number_matched
-    members["numberReturned"] = len(features)
+    members["numberReturned"] = number_returned
     if links is not None:
         members["links"] = links
-    head = '{"type":"FeatureCollection","features":[' + ",".join(features) + "],"
-    return (head + _dumps(members)[1:]).encode()
+    return b"".join(
+        (
+            b'{"type":"FeatureCollection","features":[',
+            features_text.encode(),
+            b"],",
+            _dumps(members)[1:].encode(),
+        )
+    )
 
 
 @dataclass(slots=True)
