@@ -132,3 +132,58 @@ def test_summary_per_town_matches_sql(
     assert town["median_hours_to_close"] > 0
     assert body["totals"]["opened"] == sum(t["opened"] for t in body["towns"])
     assert sum(g["opened"] for g in body["grids"]) == body["totals"]["opened"]
+
+
+@pytest.mark.parametrize("area", ["61", "6105"])
+def test_a_province_or_city_summary_has_a_row_per_district_counted_from_its_issues(
+    client: TestClient, demo: Engine, demo_clock: datetime, area: str
+) -> None:
+    end = demo_clock
+    start = end - timedelta(days=60)
+    period = {"start": start.isoformat(), "end": end.isoformat()}
+    response = client.get("/analysis/summary", params={**period, "district": area})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["area"] == area
+    assert [d["code"] for d in body["districts"]] == [HUAZHOU]
+    row = body["districts"][0]
+    assert row["name"] == "华州区"
+    with Session(demo) as session:
+        opened, closed, satisfied, rated, median = session.execute(
+            text(
+                """
+                SELECT count(*) FILTER (WHERE reported_at >= :s AND reported_at < :e),
+                       count(*) FILTER (WHERE closed_at >= :s AND closed_at < :e),
+                       count(*) FILTER (WHERE closed_at >= :s AND closed_at < :e
+                                        AND rating IN ('satisfied', 'basically_satisfied')),
+                       count(*) FILTER (WHERE closed_at >= :s AND closed_at < :e
+                                        AND rating IS NOT NULL),
+                       percentile_cont(0.5) WITHIN GROUP
+                         (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600.0)
+                         FILTER (WHERE closed_at >= :s AND closed_at < :e)
+                FROM issues WHERE district_adcode = :d
+                """
+            ),
+            {"s": start, "e": end, "d": HUAZHOU},
+        ).one()
+    assert (row["opened"], row["closed"], row["satisfied"], row["rated"]) == (
+        opened,
+        closed,
+        satisfied,
+        rated,
+    )
+    assert opened > 0 and closed > 0
+    assert row["median_hours_to_close"] == pytest.approx(median, abs=0.05)
+    assert body["totals"]["opened"] == opened
+    # the district's own summary counts what its towns' grids hold: never more
+    district = client.get("/analysis/summary", params=period).json()
+    assert district["totals"]["opened"] <= opened
+
+
+@pytest.mark.parametrize(("area", "status"), [("62", 404), ("6", 422), ("61x", 422)])
+def test_a_summary_of_an_unknown_or_malformed_area_is_refused(
+    client: TestClient, demo: Engine, area: str, status: int
+) -> None:
+    response = client.get("/analysis/summary", params={"district": area})
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"

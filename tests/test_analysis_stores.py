@@ -300,6 +300,7 @@ def fixed_clock(client: TestClient, demo_clock: datetime) -> Iterator[datetime]:
         "/analysis/grids",
         "/maps/grids",
         "/analysis/summary?start=2020-01-01T00:00:00Z&end=2021-01-01T00:00:00Z",
+        "/analysis/summary?district=61&start=2020-01-01T00:00:00Z&end=2021-01-01T00:00:00Z",
         "/analysis/heatmap?months=2",
         "/maps/gaps",
         "/maps/rates?level=1",

@@ -149,7 +149,16 @@ def gaps(
     )
 
 
-@router.get("/summary", summary="Dashboard numbers per grid and per street/town")
+@router.get(
+    "/summary",
+    summary="Dashboard numbers per grid and per street/town (a city or province: per district)",
+    description=(
+        "Issues opened, closed and overdue, the median hours to close and the satisfaction "
+        "rate over a period (default: the 30 days up to now). For a district: per grid of "
+        "`level` and per street/town. For a city (`district=6105`) or a province "
+        "(`district=61`): per district of this installation in it."
+    ),
+)
 def summary(
     session: SessionDep,
     district: DistrictDep,

@@ -527,11 +527,12 @@ def rebuild(session: Session, *, district_adcode: str | None = None) -> list[str
 # primary-key reads. So the whole probe is one statement of index reads.
 _MARKS_SQL = """
     (SELECT count(*) FROM staff
-     WHERE district_adcode = :d AND availability = 'away' AND away_until <= :now),
-    (SELECT count(*) FROM grid_activity WHERE district_adcode = :d AND last_at >= :since),
-    (SELECT count(*) FROM issues WHERE district_adcode = :d AND reported_at >= :now)
+     WHERE district_adcode {d} AND availability = 'away' AND away_until <= :now),
+    (SELECT count(*) FROM grid_activity WHERE district_adcode {d} AND last_at >= :since),
+    (SELECT count(*) FROM issues WHERE district_adcode {d} AND reported_at >= :now)
 """
-_CLOCK_MARKS = text(f"SELECT {_MARKS_SQL}")
+_ONE = "= :d"
+_CLOCK_MARKS = text(f"SELECT {_MARKS_SQL.format(d=_ONE)}")
 _ANSWER_KEY = text(
     f"""
     SELECT (SELECT revision || '@' || changed_at FROM boundary_revisions
@@ -540,7 +541,21 @@ _ANSWER_KEY = text(
             WHERE district_adcode = :d),
            (SELECT revision || '@' || changed_at FROM issue_revisions
             WHERE district_adcode = :d),
-           {_MARKS_SQL}
+           {_MARKS_SQL.format(d=_ONE)}
+    """
+)
+# A city or a province (an adcode prefix): its districts' revisions summed (each only grows,
+# so the sum moves whenever one of them does) with the latest change, and the marks over all.
+_AREA = "IN (SELECT code FROM admin_areas WHERE level = 'district' AND left(code, :n) = :d)"
+_AREA_KEY = text(
+    f"""
+    SELECT (SELECT sum(revision) || '@' || max(changed_at) FROM boundary_revisions
+            WHERE district_adcode {_AREA}),
+           (SELECT sum(revision) || '@' || max(changed_at) FROM staff_revisions
+            WHERE district_adcode {_AREA}),
+           (SELECT sum(revision) || '@' || max(changed_at) FROM issue_revisions
+            WHERE district_adcode {_AREA}),
+           {_MARKS_SQL.format(d=_AREA)}
     """
 )
 
@@ -569,10 +584,17 @@ def answer_key(
     """:func:`read_revisions` and :func:`clock_marks` in one round trip of index reads: what
     an ETag check costs, so it is paid on every request, 304 or not. ``issues=False``: for an
     answer that reads no issue, the marks are the passed "away until" alone (the issue
-    revision is still returned; the caller leaves it out)."""
+    revision is still returned; the caller leaves it out). A city or province prefix (2 or 4
+    digits) keys on all its districts."""
+    area = len(district_adcode) != 6
     b, s, i, back, active, ahead = session.execute(
-        _ANSWER_KEY,
-        {"d": district_adcode, "now": now, "since": now - timedelta(days=window_days)},
+        _AREA_KEY if area else _ANSWER_KEY,
+        {
+            "d": district_adcode,
+            "n": len(district_adcode),
+            "now": now,
+            "since": now - timedelta(days=window_days),
+        },
     ).one()
     marks = _marks(now, back, active, ahead) if issues else str(back)
     return AnalysisRevisions(b or "0", s or "0", i or "0"), marks

@@ -1,5 +1,6 @@
 """Dashboard numbers per grid and per street/town for a period: issues opened, closed, overdue,
-median time to close and satisfaction rate, the figures read out on deliberation day.
+median time to close and satisfaction rate, the figures read out on deliberation day. A city
+or a province (an adcode prefix) gets the same numbers per district.
 
 Definitions (all over ``[start, end)``):
 
@@ -14,6 +15,7 @@ Definitions (all over ``[start, end)``):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geogrid.errors import InvalidInputError
+from geogrid.errors import InvalidInputError, NotFoundError
 
 __all__ = ["SummaryRow", "issue_summary"]
 
@@ -38,9 +40,8 @@ JOIN admin_areas c ON c.id = g.admin_area_id
 JOIN admin_areas t ON t.id = c.parent_id
 WHERE g.district_adcode = :adcode
 """
-_SUMMARY = """
-WITH units AS ({units})
-SELECT u.code, min(u.name) AS name,
+# What every summary row counts, over the issues ``i`` of its unit (see the module's docstring).
+_MEASURES = """
   count(*) FILTER (WHERE i.reported_at >= :start AND i.reported_at < :end) AS opened,
   count(*) FILTER (WHERE i.closed_at >= :start AND i.closed_at < :end) AS closed,
   count(*) FILTER (
@@ -56,10 +57,25 @@ SELECT u.code, min(u.name) AS name,
   ) AS satisfied,
   count(*) FILTER (WHERE i.closed_at >= :start AND i.closed_at < :end AND i.rating IS NOT NULL)
     AS rated
+"""
+_IN_PERIOD = """
+((i.reported_at >= :start AND i.reported_at < :end)
+  OR (i.closed_at >= :start AND i.closed_at < :end))
+"""
+_SUMMARY = f"""
+WITH units AS ({{units}})
+SELECT u.code, min(u.name) AS name, {_MEASURES}
 FROM units u JOIN issues i ON i.id = u.issue_id
-WHERE (i.reported_at >= :start AND i.reported_at < :end)
-   OR (i.closed_at >= :start AND i.closed_at < :end)
+WHERE {_IN_PERIOD}
 GROUP BY u.code ORDER BY u.code
+"""
+# A city or a province: one row per district, straight from the issues. The two halves of the
+# period are index ranges of (district_adcode, reported_at) and (district_adcode, closed_at).
+_AREA_SUMMARY = f"""
+SELECT i.district_adcode AS code, '' AS name, {_MEASURES}
+FROM issues i
+WHERE i.district_adcode = ANY(:districts) AND {_IN_PERIOD}
+GROUP BY i.district_adcode ORDER BY i.district_adcode
 """
 
 
@@ -79,10 +95,10 @@ class SummaryRow:
         return self.__dict__.copy()
 
 
-def _rows(session: Session, units: str, params: dict[str, Any]) -> list[SummaryRow]:
+def _rows(session: Session, sql: str, params: dict[str, Any]) -> list[SummaryRow]:
     out = []
     for code, name, opened, closed, overdue, median, satisfied, rated in session.execute(
-        text(_SUMMARY.format(units=units)), params
+        text(sql), params
     ):
         out.append(
             SummaryRow(
@@ -123,21 +139,61 @@ def issue_summary(
     if end <= start:
         raise InvalidInputError("the period is empty: end must be after start")
     params = {"adcode": district_adcode, "start": start, "end": end, "level": level, "now": now}
-    grids = _rows(session, _UNITS_GRID, params)
-    towns = _rows(session, _UNITS_TOWN, params)
-    totals = {
-        key: sum(getattr(r, key) for r in towns)
-        for key in ("opened", "closed", "overdue", "satisfied", "rated")
-    }
-    totals["satisfaction_rate"] = (
-        round(totals["satisfied"] / totals["rated"], 4) if totals["rated"] else None
-    )
+    if len(district_adcode) != 6:
+        return _area_summary(session, district_adcode, params)
+    grids = _rows(session, _SUMMARY.format(units=_UNITS_GRID), params)
+    towns = _rows(session, _SUMMARY.format(units=_UNITS_TOWN), params)
     return {
         "district_adcode": district_adcode,
         "start": start.isoformat(),
         "end": end.isoformat(),
         "level": level,
-        "totals": totals,
+        "totals": _totals(towns),
         "towns": [r.as_dict() for r in towns],
         "grids": [r.as_dict() for r in grids],
+    }
+
+
+def _totals(rows: list[SummaryRow]) -> dict[str, Any]:
+    totals: dict[str, Any] = {
+        key: sum(getattr(r, key) for r in rows)
+        for key in ("opened", "closed", "overdue", "satisfied", "rated")
+    }
+    totals["satisfaction_rate"] = (
+        round(totals["satisfied"] / totals["rated"], 4) if totals["rated"] else None
+    )
+    return totals
+
+
+def _area_summary(session: Session, area: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The summary of a city (4-digit prefix) or a province (2 digits): a row per district of
+    this installation in it, and their totals (the grid level does not apply)."""
+    if len(area) not in (2, 4) or not area.isdigit():
+        raise InvalidInputError(
+            f"district={area!r}: give a district (6 digits, 610503), a city (4, 6105) or a "
+            "province (2, 61)",
+            rule="district",
+            value=area,
+        )
+    names = dict(
+        session.execute(
+            text(
+                "SELECT code, name FROM admin_areas WHERE level = 'district' "
+                "AND left(code, :n) = :area ORDER BY code"
+            ),
+            {"n": len(area), "area": area},
+        ).all()
+    )
+    if not names:
+        raise NotFoundError(f"No district of this installation lies in {area}.", code=area)
+    rows = [
+        dataclasses.replace(r, name=names.get(r.code, r.code))
+        for r in _rows(session, _AREA_SUMMARY, {**params, "districts": list(names)})
+    ]
+    return {
+        "area": area,
+        "start": params["start"].isoformat(),
+        "end": params["end"].isoformat(),
+        "totals": _totals(rows),
+        "districts": [r.as_dict() for r in rows],
     }

@@ -336,6 +336,7 @@ class Issue(Base):
         Index("ix_issues_reported_at", "reported_at"),
         # the ETag probe counts a district's issues after now (migration 0021)
         Index("ix_issues_district_reported_at", "district_adcode", "reported_at"),
+        Index("ix_issues_district_closed_at", "district_adcode", "closed_at"),
         Index("ix_issues_status", "status"),
     )
 
