@@ -418,6 +418,66 @@ def grids_json(engine: Any, db: str, repeat: int) -> dict[str, float]:
     return {"route_ms": route, "pg_ms": pg, "route_bytes": size["route"], "pg_bytes": size["pg"]}
 
 
+#: The analysis routes and map pages of the demo district measured at both sizes (issue 14),
+#: and the province-wide summary: a fixed month, so the answer is computed once, then kept.
+ANALYSIS_PATHS = [
+    "/analysis/gaps",
+    "/analysis/rates?level=2",
+    "/analysis/hotspots?level=2",
+    "/analysis/grids",
+    "/analysis/heatmap",
+    "/analysis/summary?start={start}&end={end}",
+    "/maps/gaps",
+    "/maps/rates",
+    "/maps/hotspots",
+    "/maps/grids",
+    "/maps/heatmap",
+]
+
+
+def analysis(db: str, repeat: int) -> dict[str, Any]:
+    """Each analysis route and map page of the demo district through the app in process (its
+    lifespan and answer cache; ``bench/analysis.py`` has the per-route detail): the first,
+    computed request and the warm p50; the province-wide summary (``district=61``) too."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from tests.logins import ensure_test_logins
+
+    app = create_app(bench_settings(db, rate_limit_public=0, locate_live=False))
+    out: dict[str, Any] = {}
+    with TestClient(app) as client:
+        client.headers.update(ensure_test_logins(app.state.engine)["admin"].headers)
+        with app.state.engine.connect() as conn:
+            last = conn.exec_driver_sql(
+                "SELECT max(reported_at) FROM issues WHERE district_adcode = %(d)s", {"d": DEMO}
+            ).scalar_one()
+        end = datetime(last.year, last.month, 1, tzinfo=last.tzinfo) - timedelta(hours=8)
+        start = (end - timedelta(days=20)).replace(day=1)
+        month = {"start": start, "end": end}
+        period = {k: v.isoformat().replace("+00:00", "Z") for k, v in month.items()}
+        labelled = [(p.split("?")[0], p.format(**period)) for p in ANALYSIS_PATHS]
+        labelled = [
+            (label, f"{p}{'&' if '?' in p else '?'}district={DEMO}") for label, p in labelled
+        ]
+        labelled.append(
+            (
+                "/analysis/summary, province",
+                f"/analysis/summary?district={PROVINCE}&start={period['start']}&end={period['end']}",
+            )
+        )
+        for label, path in labelled:
+            t0 = time.perf_counter()
+            response = client.get(path)
+            first = (time.perf_counter() - t0) * 1000
+            assert response.status_code == 200, f"{path}: {response.text[:300]}"
+            out[label] = {
+                "first_ms": first,
+                "warm_ms": _p50(lambda p=path: client.get(p), repeat),
+            }
+    return out
+
+
 def tiles(engine: Any, rounds: int) -> dict[str, Any]:
     from tiles import measure_tiles
 
@@ -616,6 +676,21 @@ def table(r: dict[str, Any]) -> str:
             f"{g['route_ms']:.2f} | {speed:.2f}× | ≥ 0.8× | "
             f"{'met' if speed >= 0.8 else 'NOT met'} |"
         )
+    if "analysis" in one and "analysis" in prov:
+        for label, row in prov["analysis"].items():
+            if label.endswith("province"):
+                b = row["first_ms"]
+                lines.append(
+                    f"| `{label.split(',')[0]}?district=61`, a month, computed (first request) "
+                    f"| – | {b:.0f} | – | ≤ 2 000 ms | {'met' if b <= 2000 else 'NOT met'} |"
+                )
+                continue
+            a, b = one["analysis"][label]["warm_ms"], row["warm_ms"]
+            lines.append(_row(f"`{label}` 610503, warm p50", a, b, b / a, "≤ 1.5×", b / a <= 1.5))
+            a, b = one["analysis"][label]["first_ms"], row["first_ms"]
+            lines.append(
+                _row(f"`{label}` 610503, first (computed)", a, b, b / a, "(context)", True)
+            )
     lines += [
         "",
         "Ratios: the province figure over the one-district one (or, for a tile, over bare "
@@ -668,6 +743,7 @@ def main() -> None:
             "month": month_count(engine, args.repeat),
             "tiles": tiles(engine, args.rounds),
             "grids": grids_json(engine, db, max(3, args.repeat // 3)),
+            "analysis": analysis(db, args.repeat),
         }
         engine.dispose()
     if not args.no_http:

@@ -27,18 +27,18 @@ from geogrid.errors import InvalidInputError, NotFoundError
 
 __all__ = ["SummaryRow", "issue_summary"]
 
+# The units of a district's rows: its grids of one level, or its streets/towns (through the
+# communities of its level-1 grids), each as (grid_id, code, name).
 _UNITS_GRID = """
-SELECT ig.issue_id, g.code, v.name FROM issue_grids ig
-JOIN grids g ON g.id = ig.grid_id AND g.level = :level AND g.kind = 'general'
+SELECT g.id AS grid_id, g.code, v.name FROM grids g
 JOIN grid_versions v ON v.grid_id = g.id AND v.valid_to IS NULL
-WHERE g.district_adcode = :adcode
+WHERE g.district_adcode = :adcode AND g.level = :level AND g.kind = 'general'
 """
 _UNITS_TOWN = """
-SELECT ig.issue_id, t.code, t.name FROM issue_grids ig
-JOIN grids g ON g.id = ig.grid_id AND g.level = 1 AND g.kind = 'general'
+SELECT g.id AS grid_id, t.code, t.name FROM grids g
 JOIN admin_areas c ON c.id = g.admin_area_id
 JOIN admin_areas t ON t.id = c.parent_id
-WHERE g.district_adcode = :adcode
+WHERE g.district_adcode = :adcode AND g.level = 1 AND g.kind = 'general'
 """
 # What every summary row counts, over the issues ``i`` of its unit (see the module's docstring).
 _MEASURES = """
@@ -58,23 +58,39 @@ _MEASURES = """
   count(*) FILTER (WHERE i.closed_at >= :start AND i.closed_at < :end AND i.rating IS NOT NULL)
     AS rated
 """
-_IN_PERIOD = """
-((i.reported_at >= :start AND i.reported_at < :end)
-  OR (i.closed_at >= :start AND i.closed_at < :end))
+# The issues of the period: those reported in it, and those closed in it that were reported
+# before or after it. Each half is an index-only range of one covering index (migration 0020),
+# per district, so a province's month reads the month's issues and nothing else.
+_PERIOD_COLUMNS = (
+    "i.id, i.district_adcode, i.reported_at, i.closed_at, i.deadline_at, i.resolved_at, "
+    "i.status, i.rating"
+)
+_PERIOD = f"""
+  SELECT {_PERIOD_COLUMNS} FROM issues i
+  WHERE i.district_adcode {{districts}} AND i.reported_at >= :start AND i.reported_at < :end
+  UNION ALL
+  SELECT {_PERIOD_COLUMNS} FROM issues i
+  WHERE i.district_adcode {{districts}} AND i.closed_at >= :start AND i.closed_at < :end
+    AND NOT (i.reported_at >= :start AND i.reported_at < :end)
 """
+# The district's issues of the period first, then their tags (primary-key probes), then the
+# units (a hash of ~2 000 grids): each step is the district's own size however many districts
+# the database holds. Written as one join, the planner misjudged the district's share of a
+# 5-million-issue province and nested a scan of every current grid version inside the tags:
+# past the 60 s statement timeout.
 _SUMMARY = f"""
-WITH units AS ({{units}})
+WITH period AS MATERIALIZED ({_PERIOD.format(districts="= :adcode")}
+), tagged AS MATERIALIZED (
+  SELECT ig.grid_id, p.* FROM period p JOIN issue_grids ig ON ig.issue_id = p.id
+), units AS MATERIALIZED ({{units}})
 SELECT u.code, min(u.name) AS name, {_MEASURES}
-FROM units u JOIN issues i ON i.id = u.issue_id
-WHERE {_IN_PERIOD}
+FROM tagged i JOIN units u ON u.grid_id = i.grid_id
 GROUP BY u.code ORDER BY u.code
 """
-# A city or a province: one row per district, straight from the issues. The two halves of the
-# period are index ranges of (district_adcode, reported_at) and (district_adcode, closed_at).
+# A city or a province: one row per district, straight from the period's issues.
 _AREA_SUMMARY = f"""
 SELECT i.district_adcode AS code, '' AS name, {_MEASURES}
-FROM issues i
-WHERE i.district_adcode = ANY(:districts) AND {_IN_PERIOD}
+FROM ({_PERIOD.format(districts="= ANY(:districts)")}) AS i
 GROUP BY i.district_adcode ORDER BY i.district_adcode
 """
 
