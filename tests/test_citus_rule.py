@@ -104,7 +104,12 @@ NOT_YET: Final[dict[tuple[str, str], str]] = {
     ("grid_proposals", "primary key (id)"): _SURROGATE,
     ("grid_proposals", "foreign key (parent_id) -> grids"): _FK,
     ("grid_retirements", "no district_adcode"): _CHILD,
-    ("grid_versions", "no district_adcode"): _CHILD,
+    ("grid_versions", "primary key (id)"): "has the column (copied from its grid by a trigger, "
+    "for the tiles' district-leading spatial index); the key is widened with the grids' own",
+    ("grid_versions", "unique (grid_id)"): "one current version per grid (partial); widened "
+    "with the grids' key",
+    ("grid_versions", "unique (grid_id, version)"): "widened with the grids' key",
+    ("grid_versions", "foreign key (grid_id) -> grids"): _FK,
     ("grids", "primary key (id)"): _SURROGATE,
     ("grids", "foreign key (parent_id) -> grids"): _FK,
     ("grids", "unique (code)"): "grid codes embed the district adcode (its first six digits), "

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Double,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -192,11 +193,15 @@ class GridVersion(Base):
             postgresql_where=text("valid_to IS NULL"),
         ),
         Index("ix_grid_versions_geom", "geom", postgresql_using="gist"),
+        # a tile's candidates: one district's part of the envelope (migration 0021)
+        Index("ix_grid_versions_district_geom", "district_adcode", "geom", postgresql_using="gist"),
         Index("ix_grid_versions_validity", "valid_from", "valid_to"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
+    #: the grid's district, copied from it on insert by a trigger (migration 0021)
+    district_adcode: Mapped[str] = mapped_column(String(6), server_default=FetchedValue())
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(Text)
     estate_type: Mapped[str | None] = mapped_column(String(16))

@@ -211,6 +211,8 @@ def _grids_statement(kind: str, levels: tuple[int, ...], historic: bool) -> Any:
         .outerjoin(parent, parent.id == Grid.parent_id)
         .where(
             Grid.district_adcode == bindparam("district_adcode", None, type_=String),
+            # read from ix_grid_versions_district_geom: the district's part of the envelope
+            GridVersion.district_adcode == bindparam("district_adcode", None, type_=String),
             Grid.kind == kind,
             Grid.level.in_(levels),
             _in_force(at),
