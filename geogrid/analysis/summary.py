@@ -191,7 +191,7 @@ def _area_summary(session: Session, area: str, params: dict[str, Any]) -> dict[s
             rule="district",
             value=area,
         )
-    names = dict(
+    names: dict[str, str] = dict(
         session.execute(
             text(
                 "SELECT code, name FROM admin_areas WHERE level = 'district' "

@@ -167,7 +167,7 @@ def _columns() -> Any:
     )
 
 
-def _in_force(at: datetime | None) -> ColumnElement[bool]:
+def _in_force(at: datetime | ColumnElement[datetime] | None) -> ColumnElement[bool]:
     return in_force_clause(at, version=GridVersion, grid=Grid)
 
 

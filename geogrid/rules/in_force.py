@@ -101,7 +101,10 @@ def in_force_sql(at: datetime | None, *, version: str = "gv", grid: str = "g") -
 
 
 def in_force_clause(
-    at: datetime | None, *, version: Any = GridVersion, grid: Any = Grid
+    at: datetime | ColumnElement[datetime] | None,
+    *,
+    version: Any = GridVersion,
+    grid: Any = Grid,
 ) -> ColumnElement[bool]:
     """:func:`in_force` as an SQLAlchemy condition over the ``GridVersion`` and ``Grid``
     entities (or aliases of them).
