@@ -6,7 +6,8 @@ restore`` grants the application role its rights again afterwards,
 :func:`geogrid.storage.roles.grant_application_role`). Extensions are not restored: PostGIS is
 installed in the target by a superuser already (the PostGIS template, or
 ``scripts/provision.sh``), and only its owner could drop or recreate it, so a restore as the
-owner role skips those entries (and the rows of PostGIS's own ``spatial_ref_sys``).
+owner role skips those entries (and the rows of PostGIS's own ``spatial_ref_sys``); the trusted
+ones the schema needs (``btree_gist``) it creates itself first.
 
 The password travels in ``PGPASSWORD``, never on a command line others can read with ``ps``.
 """
@@ -14,6 +15,7 @@ The password travels in ``PGPASSWORD``, never on a command line others can read 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -89,6 +91,25 @@ def _belongs_to_extension(entry: str) -> bool:
     return " EXTENSION " in entry or " spatial_ref_sys " in entry
 
 
+#: Extensions the schema needs that its owner may create itself (trusted extensions): a
+#: restore creates them when the dump lists them, where PostGIS must already be there.
+OWNER_EXTENSIONS = ("btree_gist",)
+
+
+def _create_owner_extensions(database_url: str, listing: str) -> None:
+    import psycopg
+
+    wanted = [
+        name for name in re.findall(r" EXTENSION - (\S+)", listing) if name in OWNER_EXTENSIONS
+    ]
+    if not wanted:
+        return
+    conninfo = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for name in wanted:  # a name from the fixed list above, never from the file
+            conn.execute(f'CREATE EXTENSION IF NOT EXISTS "{name}"')
+
+
 def restore_database(database_url: str, file: Path) -> None:
     """Restore a ``geogrid db dump`` file into the database: what the file holds replaces the
     same objects there (``--clean``), all in one transaction, PostGIS left as it is."""
@@ -105,6 +126,7 @@ def restore_database(database_url: str, file: Path) -> None:
             rule="backup",
         )
     keep = [line for line in listing.stdout.splitlines() if not _belongs_to_extension(line)]
+    _create_owner_extensions(database_url, listing.stdout)
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as out:
         out.write("\n".join(keep) + "\n")
     try:
