@@ -257,10 +257,12 @@ def list_grids(
     ``where`` adds conditions on the grids query's columns (``Grid``, ``GridVersion`` and
     :data:`PARENT_GRID`): the OGC API's CQL2 filter arrives that way, already translated.
     """
-    rows, total = _list_rows(
-        session, _columns(), level, kind, parent, bbox, at, limit, offset, reach, where
-    )
-    return [_record(r) for r in rows], total
+    if bbox is not None:
+        _check_bbox(bbox)
+    base = _list_base(_columns(), level, kind, parent, bbox, at, reach, where)
+    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = session.execute(base.order_by(Grid.code).limit(limit).offset(offset)).all()
+    return [_record(r) for r in rows], int(total)
 
 
 def _feature_json() -> Any:
@@ -347,21 +349,20 @@ def _geojson_page(
     """The statement of :func:`list_grids_geojson` for the filters given (their values are
     bound parameters): built once per combination, as building it took a tenth of a page.
     Called unwrapped for a ``reach``, which is written into the statement."""
-    where: list[ColumnElement[bool]] = []
-    if level:
-        where.append(Grid.level == bindparam("level", type_=Integer))
-    if kind:
-        where.append(Grid.kind == bindparam("kind", type_=String))
-    if parent:
-        where.append(_Parent.code == bindparam("parent", type_=String))
-    if bbox:
-        corners = (bindparam(n, type_=Float) for n in ("minx", "miny", "maxx", "maxy"))
-        envelope = func.ST_MakeEnvelope(*corners, 4326)
-        where.append(func.ST_Intersects(GridVersion.geom, envelope))
-    moment = bindparam("at", type_=DateTime(timezone=True)) if at else None
-    base = _filtered(_feature_json().where(_in_force(moment), *where), reach).add_columns(
-        Grid.code.label("sort_code")
-    )
+
+    def bound(name: str, type_: Any, given: bool) -> Any:
+        return bindparam(name, type_=type_) if given else None
+
+    minx, miny, maxx, maxy = (bindparam(n, type_=Float) for n in ("minx", "miny", "maxx", "maxy"))
+    base = _list_base(
+        _feature_json(),
+        bound("level", Integer, level),
+        bound("kind", String, kind),
+        bound("parent", String, parent),
+        (minx, miny, maxx, maxy) if bbox else None,
+        bound("at", DateTime(timezone=True), at),
+        reach,
+    ).add_columns(Grid.code.label("sort_code"))
     page = (
         base.order_by(Grid.code)
         .limit(bindparam("limit", type_=Integer))
@@ -389,15 +390,17 @@ def _check_bbox(bbox: tuple[float, float, float, float]) -> None:
 
 def _list_base(
     columns: Any,
-    level: int | None,
-    kind: str | None,
-    parent: str | None,
-    bbox: tuple[float, float, float, float] | None,
-    at: datetime | None,
+    level: Any,
+    kind: Any,
+    parent: Any,
+    bbox: tuple[Any, Any, Any, Any] | None,
+    at: Any,
     reach: Sequence[str] | None,
     where: Sequence[ColumnElement[bool]] = (),
 ) -> Any:
-    """``columns`` of the grids in force that match the filters (unordered, every page)."""
+    """``columns`` of the grids in force that match the filters (unordered, every page). Each
+    filter is a value or a bound parameter (:func:`_geojson_page`), ``None`` for none; a
+    ``bbox`` of values is checked by the caller (:func:`_check_bbox`)."""
     conds: list[ColumnElement[bool]] = [_in_force(at), *where]
     if level is not None:
         conds.append(Grid.level == level)
@@ -406,29 +409,9 @@ def _list_base(
     if parent is not None:
         conds.append(_Parent.code == parent)
     if bbox is not None:
-        _check_bbox(bbox)
         envelope = func.ST_MakeEnvelope(*bbox, 4326)
         conds.append(func.ST_Intersects(GridVersion.geom, envelope))
     return _filtered(columns.where(*conds), reach)
-
-
-def _list_rows(
-    session: Session,
-    columns: Any,
-    level: int | None,
-    kind: str | None,
-    parent: str | None,
-    bbox: tuple[float, float, float, float] | None,
-    at: datetime | None,
-    limit: int,
-    offset: int,
-    reach: Sequence[str] | None,
-    where: Sequence[ColumnElement[bool]] = (),
-) -> tuple[list[Any], int]:
-    base = _list_base(columns, level, kind, parent, bbox, at, reach, where)
-    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-    rows = session.execute(base.order_by(Grid.code).limit(limit).offset(offset)).all()
-    return list(rows), int(total)
 
 
 def children(
