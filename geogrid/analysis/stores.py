@@ -546,7 +546,11 @@ _ANSWER_KEY = text(
 )
 # A city or a province (an adcode prefix): its districts' revisions summed (each only grows,
 # so the sum moves whenever one of them does) with the latest change, and the marks over all.
-_AREA = "IN (SELECT code FROM admin_areas WHERE level = 'district' AND left(code, :n) = :d)"
+#: The districts of this installation in a city or province: prefix ``:d`` of length ``:n``.
+AREA_DISTRICTS = (
+    "SELECT code, name FROM admin_areas WHERE level = 'district' AND left(code, :n) = :d"
+)
+_AREA = f"IN (SELECT code FROM ({AREA_DISTRICTS}) AS area)"
 _AREA_KEY = text(
     f"""
     SELECT (SELECT sum(revision) || '@' || max(changed_at) FROM boundary_revisions

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geogrid.analysis.stores import AREA_DISTRICTS
 from geogrid.errors import InvalidInputError, NotFoundError
 
 __all__ = ["SummaryRow", "issue_summary"]
@@ -192,13 +193,7 @@ def _area_summary(session: Session, area: str, params: dict[str, Any]) -> dict[s
             value=area,
         )
     names: dict[str, str] = dict(
-        session.execute(
-            text(
-                "SELECT code, name FROM admin_areas WHERE level = 'district' "
-                "AND left(code, :n) = :area ORDER BY code"
-            ),
-            {"n": len(area), "area": area},
-        ).all()
+        session.execute(text(f"{AREA_DISTRICTS} ORDER BY code"), {"n": len(area), "d": area}).all()
     )
     if not names:
         raise NotFoundError(f"No district of this installation lies in {area}.", code=area)
