@@ -328,6 +328,39 @@ def test_a_repeated_request_is_a_304_until_the_data_changes(
     assert changed.status_code == 200 and changed.headers["etag"] != etag
 
 
+@pytest.mark.parametrize("path", ["/analysis/grids", "/maps/grids"])
+def test_the_grids_answer_moves_when_an_away_until_passes(
+    client: TestClient, demo_clock: datetime, path: str
+) -> None:
+    """The grids' key reads no issue count (:data:`geogrid.analysis.stores._ISSUE_FREE_KEY`),
+    but their signboards say who is on duty: an "away until" that passes must still move it."""
+    with session_of(client) as session:
+        grid_id, code, _, _ = _leaves(session)[7]
+        session.execute(
+            text(
+                "UPDATE staff SET availability = 'away', away_until = :t WHERE id = (SELECT "
+                "staff_id FROM grid_assignments WHERE grid_id = :g AND post = 'A' "
+                "AND valid_to IS NULL)"
+            ),
+            {"t": demo_clock + timedelta(hours=5), "g": grid_id},
+        )
+    now = [demo_clock]
+    client.app.dependency_overrides[clock] = lambda: now[0]  # type: ignore[attr-defined]
+    try:
+        away = client.get(path)
+        assert away.status_code == 200
+        assert client.get(path, headers={"If-None-Match": away.headers["etag"]}).status_code == 304
+        now[0] = demo_clock + timedelta(hours=5, seconds=1)
+        back = client.get(path, headers={"If-None-Match": away.headers["etag"]})
+    finally:
+        client.app.dependency_overrides.pop(clock, None)  # type: ignore[attr-defined]
+    assert back.status_code == 200 and back.headers["etag"] != away.headers["etag"]
+    if path == "/analysis/grids":
+        board = {f["properties"]["code"]: f["properties"] for f in away.json()["features"]}
+        again = {f["properties"]["code"]: f["properties"] for f in back.json()["features"]}
+        assert board[code] != again[code]  # the signboard of the grid whose A came back
+
+
 def test_the_rebuild_command_recomputes_what_the_triggers_kept(
     db: Session, demo: Engine, demo_clock: datetime
 ) -> None:

@@ -525,25 +525,31 @@ def rebuild(session: Session, *, district_adcode: str | None = None) -> list[str
 # Every count is a range of one index (migration 0021): the away by (district, away_until),
 # activity by (district, last_at), issues by (district, reported_at). The revisions are
 # primary-key reads. So the whole probe is one statement of index reads.
-_MARKS_SQL = """
+_AWAY_SQL = """
     (SELECT count(*) FROM staff
-     WHERE district_adcode {d} AND availability = 'away' AND away_until <= :now),
+     WHERE district_adcode {d} AND availability = 'away' AND away_until <= :now)
+"""
+_MARKS_SQL = (
+    _AWAY_SQL
+    + """,
     (SELECT count(*) FROM grid_activity WHERE district_adcode {d} AND last_at >= :since),
     (SELECT count(*) FROM issues WHERE district_adcode {d} AND reported_at >= :now)
 """
+)
 _ONE = "= :d"
 _CLOCK_MARKS = text(f"SELECT {_MARKS_SQL.format(d=_ONE)}")
-_ANSWER_KEY = text(
-    f"""
+_REVISIONS_SQL = """
     SELECT (SELECT revision || '@' || changed_at FROM boundary_revisions
             WHERE district_adcode = :d),
            (SELECT revision || '@' || changed_at FROM staff_revisions
             WHERE district_adcode = :d),
            (SELECT revision || '@' || changed_at FROM issue_revisions
             WHERE district_adcode = :d),
-           {_MARKS_SQL.format(d=_ONE)}
-    """
-)
+"""
+_ANSWER_KEY = text(_REVISIONS_SQL + _MARKS_SQL.format(d=_ONE))
+# An answer that reads no issue (grids and signboards) changes with time only through the
+# passed "away until": its key leaves out the activity and issue counts (half the probe's cost).
+_ISSUE_FREE_KEY = text(_REVISIONS_SQL + _AWAY_SQL.format(d=_ONE) + ", NULL, NULL")
 # A city or a province (an adcode prefix): its districts' revisions summed (each only grows,
 # so the sum moves whenever one of them does) with the latest change, and the marks over all.
 #: The districts of this installation in a city or province: prefix ``:d`` of length ``:n``.
@@ -587,12 +593,12 @@ def answer_key(
 ) -> tuple[AnalysisRevisions, str]:
     """:func:`read_revisions` and :func:`clock_marks` in one round trip of index reads: what
     an ETag check costs, so it is paid on every request, 304 or not. ``issues=False``: for an
-    answer that reads no issue, the marks are the passed "away until" alone (the issue
-    revision is still returned; the caller leaves it out). A city or province prefix (2 or 4
-    digits) keys on all its districts."""
+    answer that reads no issue, the marks are the passed "away until" alone, and for one
+    district only that is read (the issue revision is still returned; the caller leaves it
+    out). A city or province prefix (2 or 4 digits) keys on all its districts."""
     area = len(district_adcode) != 6
     b, s, i, back, active, ahead = session.execute(
-        _AREA_KEY if area else _ANSWER_KEY,
+        _AREA_KEY if area else _ANSWER_KEY if issues else _ISSUE_FREE_KEY,
         {
             "d": district_adcode,
             "n": len(district_adcode),
