@@ -27,7 +27,7 @@ from geogrid import __version__
 from geogrid.analysis.gaps import DEFAULT_INACTIVE_DAYS
 from geogrid.analysis.stores import answer_key
 
-__all__ = ["AnswerCache", "Answers", "AnswersDep", "ClockDep", "clock"]
+__all__ = ["AnswerCache", "Answers", "AnswersDep", "ClockDep", "answers", "clock"]
 
 CACHE_ENTRIES = 256
 
@@ -59,8 +59,9 @@ class AnswerCache:
                 self._items.popitem(last=False)
 
 
-def clock() -> datetime:
-    """The moment a request is answered at; a dependency so tests inject their own time."""
+async def clock() -> datetime:
+    """The moment a request is answered at; a dependency so tests inject their own time
+    (``async``: no thread-pool hop, see :func:`api.routers.analysis_params.district_adcode`)."""
     return datetime.now(UTC)
 
 
@@ -167,4 +168,12 @@ class Answers:
         return response
 
 
-AnswersDep = Annotated[Answers, Depends()]
+async def answers(
+    request: Request, session: SessionDep, district: DistrictDep, now: ClockDep
+) -> Answers:
+    """:class:`Answers` for the request; a coroutine so that building it costs no thread-pool
+    hop (it does no I/O)."""
+    return Answers(request, session, district, now)
+
+
+AnswersDep = Annotated[Answers, Depends(answers)]

@@ -43,8 +43,10 @@ Basemap = Annotated[
 ]
 
 
-def district_adcode(settings: SettingsDep, district: District = None) -> str:
-    """The district asked for, or the one this server serves."""
+async def district_adcode(settings: SettingsDep, district: District = None) -> str:
+    """The district asked for, or the one this server serves. ``async``, as every dependency
+    that does no I/O: FastAPI runs a plain ``def`` in its thread pool, a hop that costs more
+    than the work (~0.15 ms on the development machine)."""
     return district or settings.district_adcode
 
 
