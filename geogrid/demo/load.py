@@ -373,6 +373,7 @@ def _write_rows(
         "grid_versions",
         (
             "grid_id",
+            "district_adcode",  # a trigger copies it from the grid, but not in a replica-mode load
             "version",
             "name",
             "estate_type",
@@ -388,6 +389,7 @@ def _write_rows(
         (
             (
                 g.id,
+                adcode,
                 1,
                 g.name,
                 g.estate_type,
