@@ -134,7 +134,19 @@ class MapPage:
         return self.answers.respond(data, window_days=window_days, extra=extra, issues=issues)
 
 
-MapPageDep = Annotated[MapPage, Depends()]
+async def map_page(
+    session: SessionDep,
+    settings: SettingsDep,
+    district: DistrictDep,
+    answers: AnswersDep,
+    basemap: Basemap = "blank",
+) -> MapPage:
+    """The :class:`MapPage` of the request, built by a coroutine: FastAPI builds a class
+    dependency in its thread pool, a hop that costs more than the constructor."""
+    return MapPage(session, settings, district, answers, basemap)
+
+
+MapPageDep = Annotated[MapPage, Depends(map_page)]
 
 
 @router.get("/grids", response_class=HTMLResponse, summary="Grids by level with signboards")
