@@ -476,6 +476,18 @@ def analysis(db: str, repeat: int) -> dict[str, Any]:
                 "first_ms": first,
                 "warm_ms": _p50(lambda p=path: client.get(p), repeat),
             }
+        # The province summary computed on a warm server: the same month ending 1, 2, ... s
+        # earlier each time, so every request misses the kept answers and computes. The first
+        # request above also paid for cold caches (the province's pages of that month read for
+        # the first time since the build): context, not the figure.
+        computed = []
+        for shift in range(1, 6):
+            end = (month["end"] - timedelta(seconds=shift)).isoformat().replace("+00:00", "Z")
+            path = f"/analysis/summary?district={PROVINCE}&start={period['start']}&end={end}"
+            t0 = time.perf_counter()
+            assert client.get(path).status_code == 200, path
+            computed.append((time.perf_counter() - t0) * 1000)
+        out["/analysis/summary, province"]["computed_ms"] = statistics.median(computed)
     return out
 
 
@@ -736,10 +748,16 @@ def table(r: dict[str, Any]) -> str:
     if "analysis" in one and "analysis" in prov:
         for label, row in prov["analysis"].items():
             if label.endswith("province"):
-                b = row["first_ms"]
+                b = row.get("computed_ms", row["first_ms"])
+                verdict = "met" if b <= 2000 else "NOT met"
                 lines.append(
-                    f"| `{label.split(',')[0]}?district=61`, a month, computed (first request) "
-                    f"| – | {b:.0f} | – | ≤ 2 000 ms | {'met' if b <= 2000 else 'NOT met'} |"
+                    f"| `{label.split(',')[0]}?district=61`, a month, computed, warm server, "
+                    f"p50 of 5 | – | {b:.0f} | – | ≤ 2 000 ms | {verdict} |"
+                )
+                first = row["first_ms"]
+                lines.append(
+                    f"| the same, the run's first request (cold caches) | – | {first:.0f} "
+                    "| – | (context) | |"
                 )
                 continue
             warm = r.get("analysis_http", {}).get(label)
