@@ -35,10 +35,8 @@ figures of the acceptance come from the province benchmark: everything here is k
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from fastapi import Request  # noqa: E402
-from locate import free_port, run_wrk  # noqa: E402
+from locate import database_url, run_wrk, start_server  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
 
 from api.main import create_app  # noqa: E402
@@ -97,15 +95,6 @@ def _p50(run: Callable[[], object], repeat: int) -> float:
         run()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
-
-
-def database_url() -> str:
-    url = os.environ.get("GEOGRID_DATABASE_URL") or os.environ.get("GEOGRID_TEST_DATABASE_URL")
-    if not url:
-        sys.exit(
-            "Set GEOGRID_DATABASE_URL or GEOGRID_TEST_DATABASE_URL to a database with the demo."
-        )
-    return url
 
 
 # -- (a) over HTTP -----------------------------------------------------------------------------
@@ -164,25 +153,6 @@ def lua(path: str, headers: dict[str, str], status: int) -> str:
     return _LUA % {"headers": pairs, "path": path, "status": status}
 
 
-def start_server() -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
-
-    port = free_port()
-    # One client at full speed: the per-client rate limit is off.
-    env = {**os.environ, "GEOGRID_DATABASE_URL": database_url(), "GEOGRID_RATE_LIMIT_PUBLIC": "0"}
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/__bench/bare/grids", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    sys.exit("the benchmark server did not start")
-
-
 def bench_http(login: dict[str, str], rounds: int, duration: int) -> dict[str, dict[str, float]]:
     """Warm, 304 and bare p50 in ms (medians over the rounds) and the answer sizes."""
     import httpx
@@ -190,7 +160,7 @@ def bench_http(login: dict[str, str], rounds: int, duration: int) -> dict[str, d
     wrk = shutil.which("wrk")
     if wrk is None:
         sys.exit("wrk is not installed: apt-get install -y wrk (Debian), then run again.")
-    proc, base = start_server()
+    proc, base = start_server(__file__, "/__bench/bare/grids")
     try:
         with (
             tempfile.TemporaryDirectory() as tmp,

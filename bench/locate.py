@@ -88,18 +88,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server() -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    script: str = __file__, probe: str = "/__bench/constant"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``script --serve PORT`` in a subprocess on a free port, once ``probe`` answers 200
+    (``bench/analysis.py`` starts its own server through this too)."""
     import httpx
 
     port = free_port()
     # The benchmark is one client at full speed: the per-client rate limit is off.
     env = {**os.environ, "GEOGRID_DATABASE_URL": database_url(), "GEOGRID_RATE_LIMIT_PUBLIC": "0"}
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env)
+    proc = subprocess.Popen([sys.executable, script, "--serve", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            if httpx.get(f"{base}/__bench/constant", timeout=1).status_code == 200:
+            if httpx.get(f"{base}{probe}", timeout=1).status_code == 200:
                 return proc, base
         except httpx.HTTPError:
             time.sleep(0.2)
